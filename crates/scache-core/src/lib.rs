@@ -1,0 +1,7 @@
+//! The pure core of postfix-scache: everything that touches bytes, descriptors and time.
+pub mod cache;
+pub mod client;
+pub mod codec;
+pub mod fdpass;
+pub mod protocol;
+pub mod server;

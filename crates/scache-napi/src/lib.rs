@@ -1,0 +1,5 @@
+//! Node-API glue for scache-core. Each module maps one core facility onto its TypeScript face
+//! (see `native/index.d.ts`, generated at build time) and holds no logic of its own.
+
+mod server;
+mod wire;

@@ -1,0 +1,238 @@
+//! `NativeServer`: starts the core's server thread with the plan the TypeScript dispatcher built,
+//! and delivers its events to a JavaScript callback in batches, one call per loop iteration.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use scache_core::protocol::Handler;
+use scache_core::server::{Counters, Event, Listener, Plan, Server};
+
+/// Event batches that may wait for the JavaScript thread before new ones are dropped (and counted).
+const EVENT_QUEUE: usize = 1024;
+
+type EventCallback = ThreadsafeFunction<Vec<NativeEvent>, (), Vec<NativeEvent>, Status, false, false, EVENT_QUEUE>;
+
+#[napi(string_enum = "snake_case")]
+pub enum RequestHandler {
+    SaveEndp,
+    FindEndp,
+    SaveDest,
+    FindDest,
+}
+
+#[napi(object)]
+pub struct Route {
+    pub request: String,
+    pub handler: RequestHandler,
+}
+
+/// The dispatch plan: routes and request-level policy.
+#[napi(object)]
+pub struct ServerPlan {
+    pub routes: Vec<Route>,
+    pub ttl_limit_ms: i64,
+    pub ipc_timeout_ms: i64,
+    pub max_string: u32,
+    pub stream_label: String,
+    pub trace: bool,
+}
+
+/// Where to listen: a new socket at `path` (with `mode`), or inherited listening descriptors.
+#[napi(object)]
+pub struct ListenOn {
+    pub path: Option<String>,
+    pub mode: Option<u32>,
+    pub fds: Option<Vec<i32>>,
+}
+
+#[napi(string_enum = "lowercase")]
+pub enum EventKind {
+    Warning,
+    Trace,
+    Clients,
+    /// Earlier batches were dropped because the JavaScript thread did not keep up.
+    Dropped,
+}
+
+#[napi(object)]
+pub struct NativeEvent {
+    pub kind: EventKind,
+    pub text: Option<String>,
+    pub count: Option<u32>,
+}
+
+#[napi(object)]
+pub struct NativeCounters {
+    pub dest_hits: u32,
+    pub dest_miss: u32,
+    pub endp_hits: u32,
+    pub endp_miss: u32,
+    pub max_dests: u32,
+    pub max_endps: u32,
+    pub max_sessions: u32,
+}
+
+#[napi]
+pub struct NativeServer {
+    server: Option<Server>,
+    /// Shared with the loop thread's sink; locked there once per batch, here to (un)reference it.
+    /// Released at close, so that a closed server no longer keeps the process alive.
+    events: Option<Arc<Mutex<EventCallback>>>,
+}
+
+#[napi]
+impl NativeServer {
+    #[napi(constructor)]
+    pub fn new(plan: ServerPlan, listen: ListenOn, on_events: Function<Vec<NativeEvent>, ()>) -> Result<Self> {
+        let plan = core_plan(plan)?;
+        let listeners = listeners(listen)?;
+        let events: EventCallback =
+            on_events.build_threadsafe_function().callee_handled::<false>().max_queue_size::<EVENT_QUEUE>().build()?;
+        let events = Arc::new(Mutex::new(events));
+        let server = Server::start(plan, listeners, event_sink(events.clone()))?;
+        Ok(Self { server: Some(server), events: Some(events) })
+    }
+
+    /// The current interval's statistics; `reset` starts a new interval.
+    #[napi]
+    pub fn counters(&self, reset: bool) -> NativeCounters {
+        native_counters(self.server.as_ref().map(|server| server.counters(reset)).unwrap_or_default())
+    }
+
+    /// Stops serving; resolves, with the statistics not yet taken, once every client and cached
+    /// connection is closed.
+    #[napi(ts_return_type = "Promise<NativeCounters>")]
+    pub fn close(&mut self) -> AsyncTask<StopServer> {
+        self.events = None;
+        AsyncTask::new(StopServer { server: self.server.take() })
+    }
+
+    /// Keeps the process alive while the server runs (the default).
+    #[napi(js_name = "ref")]
+    #[allow(deprecated)] // napi-rs offers no other way to re-reference a threadsafe function
+    pub fn keep_alive(&mut self, env: Env) -> Result<()> {
+        self.events.as_ref().map_or(Ok(()), |events| lock(events).refer(&env))
+    }
+
+    /// Lets the process exit while the server runs.
+    #[napi]
+    #[allow(deprecated)]
+    pub fn unref(&mut self, env: Env) -> Result<()> {
+        self.events.as_ref().map_or(Ok(()), |events| lock(events).unref(&env))
+    }
+}
+
+pub struct StopServer {
+    server: Option<Server>,
+}
+
+impl Task for StopServer {
+    type Output = Counters;
+    type JsValue = NativeCounters;
+
+    fn compute(&mut self) -> Result<Counters> {
+        let Some(server) = self.server.as_mut() else { return Ok(Counters::default()) };
+        server.stop().map_err(|error| Error::from_reason(error.to_string()))?;
+        Ok(server.counters(true))
+    }
+
+    fn resolve(&mut self, _env: Env, counters: Counters) -> Result<NativeCounters> {
+        Ok(native_counters(counters))
+    }
+}
+
+fn native_counters(counters: Counters) -> NativeCounters {
+    NativeCounters {
+        dest_hits: counters.dest_hits,
+        dest_miss: counters.dest_miss,
+        endp_hits: counters.endp_hits,
+        endp_miss: counters.endp_miss,
+        max_dests: saturate(counters.max_dests),
+        max_endps: saturate(counters.max_endps),
+        max_sessions: saturate(counters.max_sessions),
+    }
+}
+
+fn core_plan(plan: ServerPlan) -> Result<Plan> {
+    let positive = |name: &str, value: i64| {
+        u64::try_from(value)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| Error::from_reason(format!("{name} must be positive")))
+    };
+    let mut core = Plan::new();
+    for route in plan.routes {
+        core.route(route.request.as_bytes(), handler(route.handler));
+    }
+    core.ttl_limit_ms = positive("ttlLimitMs", plan.ttl_limit_ms)?;
+    core.ipc_timeout_ms = positive("ipcTimeoutMs", plan.ipc_timeout_ms)?;
+    core.max_string = plan.max_string as usize;
+    core.stream_label = plan.stream_label;
+    core.trace = plan.trace;
+    Ok(core)
+}
+
+fn handler(handler: RequestHandler) -> Handler {
+    match handler {
+        RequestHandler::SaveEndp => Handler::SaveEndp,
+        RequestHandler::FindEndp => Handler::FindEndp,
+        RequestHandler::SaveDest => Handler::SaveDest,
+        RequestHandler::FindDest => Handler::FindDest,
+    }
+}
+
+fn listeners(listen: ListenOn) -> Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    if let Some(path) = listen.path {
+        let listener = Listener::bind(Path::new(&path), listen.mode.unwrap_or(0o600))
+            .map_err(|error| Error::from_reason(error.to_string()))?;
+        listeners.push(listener);
+    }
+    for fd in listen.fds.unwrap_or_default() {
+        // SAFETY: the caller hands over an open listening socket it no longer uses.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        listeners.push(Listener::adopt(fd)?);
+    }
+    if listeners.is_empty() {
+        return Err(Error::from_reason("nothing to listen on: give a path or descriptors"));
+    }
+    Ok(listeners)
+}
+
+/// Converts each batch on the loop thread and queues it for JavaScript without ever blocking.
+fn event_sink(events: Arc<Mutex<EventCallback>>) -> impl FnMut(Vec<Event>) + Send + 'static {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    move |batch: Vec<Event>| {
+        let mut native: Vec<NativeEvent> = Vec::with_capacity(batch.len() + 1);
+        let lost = dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            native.push(NativeEvent { kind: EventKind::Dropped, text: None, count: Some(saturate(lost)) });
+        }
+        let size = batch.len();
+        native.extend(batch.into_iter().map(native_event));
+        if lock(&events).call(native, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            dropped.fetch_add(size + lost, Ordering::Relaxed);
+        }
+    }
+}
+
+fn native_event(event: Event) -> NativeEvent {
+    match event {
+        Event::Warning(text) => NativeEvent { kind: EventKind::Warning, text: Some(text), count: None },
+        Event::Trace(text) => NativeEvent { kind: EventKind::Trace, text: Some(text), count: None },
+        Event::Clients(n) => NativeEvent { kind: EventKind::Clients, text: None, count: Some(saturate(n)) },
+    }
+}
+
+fn lock(events: &Mutex<EventCallback>) -> std::sync::MutexGuard<'_, EventCallback> {
+    events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

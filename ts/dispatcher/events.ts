@@ -1,0 +1,30 @@
+// What the core reports, turned into log records and callbacks. Batches arrive once per loop
+// iteration of the core; handling one costs the core nothing, because it has already moved on.
+
+import type { NativeEvent } from '../native.js';
+import type { PostfixLogger } from '../logging/logger.js';
+
+export interface EventHandlers {
+  logger: PostfixLogger;
+  /** Called with the number of connected clients whenever it changes. */
+  onClients?: (count: number) => void;
+}
+
+export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): void {
+  for (const event of events) {
+    switch (event.kind) {
+      case 'warning':
+        handlers.logger.warning(event.text ?? '');
+        break;
+      case 'trace':
+        handlers.logger.info(event.text ?? '');
+        break;
+      case 'clients':
+        handlers.onClients?.(event.count ?? 0);
+        break;
+      case 'dropped':
+        handlers.logger.warning(`${event.count ?? 0} log records were dropped: the logger could not keep up`);
+        break;
+    }
+  }
+}

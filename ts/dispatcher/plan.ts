@@ -1,0 +1,41 @@
+// The request dispatcher: which request name goes to which handler, and the request-level policy
+// (ttl clamping, stalled-client timeout, attribute size bound, verbose transaction logging).
+// It is decided here and installed into the core before the first request, so that requests never
+// wait for JavaScript: the core applies the plan on its own thread (see stack notes on hand-offs).
+
+import type { RequestHandler, ServerPlan } from '../native.js';
+
+/** Postfix's requests, each served by the handler of the same name (scache.c's dispatch). */
+export const POSTFIX_ROUTES: ReadonlyArray<{ request: string; handler: RequestHandler }> = [
+  { request: 'save_endp', handler: 'save_endp' },
+  { request: 'find_endp', handler: 'find_endp' },
+  { request: 'save_dest', handler: 'save_dest' },
+  { request: 'find_dest', handler: 'find_dest' },
+];
+
+/** Postfix has no bound at all (spec §1.5); real properties are a few kilobytes. */
+export const DEFAULT_MAX_ATTRIBUTE_BYTES = 64 * 1024;
+
+export interface RequestPolicy {
+  /** connection_cache_ttl_limit: longer ttls are clamped to it. */
+  ttlLimitMs: number;
+  /** ipc_timeout: how long a client may stall in the middle of an exchange. */
+  ipcTimeoutMs: number;
+  /** The longest attribute name or value accepted; past it the client is warned about and dropped. */
+  maxAttributeBytes: number;
+  /** Names the client stream in warnings, as `<service_name> socket`. */
+  serviceName: string;
+  /** Log every transaction (Postfix's -v). */
+  verbose: boolean;
+}
+
+export function buildPlan(policy: RequestPolicy): ServerPlan {
+  return {
+    routes: POSTFIX_ROUTES.map((route) => ({ ...route })),
+    ttlLimitMs: policy.ttlLimitMs,
+    ipcTimeoutMs: policy.ipcTimeoutMs,
+    maxString: policy.maxAttributeBytes,
+    streamLabel: `${policy.serviceName} socket`,
+    trace: policy.verbose,
+  };
+}

@@ -1,0 +1,113 @@
+// ScacheServer: the connection cache server embedded in a Node.js process. The core serves the
+// requests on its own thread; this object owns its lifecycle, its statistics timer and its logs.
+
+import { NativeServer, type NativeCounters } from '../native.js';
+import { buildPlan, DEFAULT_MAX_ATTRIBUTE_BYTES } from '../dispatcher/plan.js';
+import { dispatchEvents } from '../dispatcher/events.js';
+import { createLogger, stderrTransport, type PostfixLogger } from '../logging/logger.js';
+import { statisticsLines } from './statistics.js';
+
+export type ListenOptions =
+  /** Create a UNIX socket at `path` with permissions `mode` (default 0o600). */
+  | { path: string; mode?: number }
+  /** Serve listening sockets someone else created (master(8) passes fd 6 and up). */
+  | { fds: number[] };
+
+export interface ScacheServerOptions {
+  listen: ListenOptions;
+  /** connection_cache_ttl_limit in milliseconds (Postfix default 2 s). */
+  ttlLimitMs?: number;
+  /** ipc_timeout in milliseconds (Postfix default 3600 s). */
+  ipcTimeoutMs?: number;
+  /** connection_cache_status_update_time in milliseconds (Postfix default 600 s). */
+  statusUpdateTimeMs?: number;
+  /** The longest attribute name or value a client may send (default 64 KiB). */
+  maxAttributeBytes?: number;
+  /** service_name, as it appears in warnings (`scache socket`). */
+  serviceName?: string;
+  /** Log every transaction. */
+  verbose?: boolean;
+  /** Where records go (default: stderr, tagged `postfix/scache`). */
+  logger?: PostfixLogger;
+}
+
+export const POSTFIX_DEFAULTS = {
+  ttlLimitMs: 2_000,
+  ipcTimeoutMs: 3_600_000,
+  statusUpdateTimeMs: 600_000,
+  serviceName: 'scache',
+} as const;
+
+export class ScacheServer {
+  readonly logger: PostfixLogger;
+  private readonly native: NativeServer;
+  private readonly statisticsTimer: NodeJS.Timeout;
+  private intervalStart = new Date();
+  private clientCount = 0;
+  private closing?: Promise<void>;
+
+  private constructor(options: ScacheServerOptions) {
+    const serviceName = options.serviceName ?? POSTFIX_DEFAULTS.serviceName;
+    this.logger = options.logger ?? createLogger([stderrTransport(`postfix/${serviceName}`)]);
+    const plan = buildPlan({
+      ttlLimitMs: options.ttlLimitMs ?? POSTFIX_DEFAULTS.ttlLimitMs,
+      ipcTimeoutMs: options.ipcTimeoutMs ?? POSTFIX_DEFAULTS.ipcTimeoutMs,
+      maxAttributeBytes: options.maxAttributeBytes ?? DEFAULT_MAX_ATTRIBUTE_BYTES,
+      serviceName,
+      verbose: options.verbose ?? false,
+    });
+    this.native = new NativeServer(plan, options.listen, (events) =>
+      dispatchEvents(events, { logger: this.logger, onClients: (count) => (this.clientCount = count) }),
+    );
+    const interval = options.statusUpdateTimeMs ?? POSTFIX_DEFAULTS.statusUpdateTimeMs;
+    this.statisticsTimer = setInterval(() => this.logStatistics(), interval).unref();
+  }
+
+  /** Starts serving. Throws at once if the socket cannot be created (e.g. a live server holds it). */
+  static start(options: ScacheServerOptions): ScacheServer {
+    return new ScacheServer(options);
+  }
+
+  /** The current interval's counters, without resetting them. */
+  statistics(): NativeCounters {
+    return this.native.counters(false);
+  }
+
+  /** Clients connected right now. */
+  get clients(): number {
+    return this.clientCount;
+  }
+
+  /** Logs the interval's statistics (if anything happened) and starts a new interval. */
+  logStatistics(): void {
+    this.logCounters(this.native.counters(true));
+  }
+
+  private logCounters(counters: NativeCounters): void {
+    for (const line of statisticsLines(counters, this.intervalStart)) {
+      this.logger.info(line);
+    }
+    this.intervalStart = new Date();
+  }
+
+  /** Stops serving, closes every cached connection and client, and logs the final statistics. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.statisticsTimer);
+      this.logCounters(await this.native.close());
+    })();
+    return this.closing;
+  }
+
+  /** Keeps the process alive while serving (the default). */
+  ref(): this {
+    this.native.ref();
+    return this;
+  }
+
+  /** Lets the process exit while serving, like `net.Server.unref()`. */
+  unref(): this {
+    this.native.unref();
+    return this;
+  }
+}
