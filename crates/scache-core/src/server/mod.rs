@@ -79,3 +79,6 @@ impl Drop for Server {
         let _ = self.stop();
     }
 }
+
+#[cfg(test)]
+mod connection_tests;
