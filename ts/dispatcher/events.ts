@@ -6,8 +6,12 @@ import type { PostfixLogger } from '../logging/logger.js';
 
 export interface EventHandlers {
   logger: PostfixLogger;
-  /** Called with the number of connected clients whenever it changes. */
+  /** The number of connected clients changed. */
   onClients?: (count: number) => void;
+  /** master(8) closed the status channel: Postfix exits (after its statistics) on this. */
+  onMasterGone?: () => void;
+  /** The `-S` client has been served. */
+  onFinished?: () => void;
 }
 
 export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): void {
@@ -21,6 +25,12 @@ export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): 
         break;
       case 'clients':
         handlers.onClients?.(event.count ?? 0);
+        break;
+      case 'master_gone':
+        handlers.onMasterGone?.();
+        break;
+      case 'finished':
+        handlers.onFinished?.();
         break;
       case 'dropped':
         handlers.logger.warning(`${event.count ?? 0} log records were dropped: the logger could not keep up`);

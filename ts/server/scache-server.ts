@@ -1,6 +1,7 @@
 // ScacheServer: the connection cache server embedded in a Node.js process. The core serves the
 // requests on its own thread; this object owns its lifecycle, its statistics timer and its logs.
 
+import { EventEmitter } from 'node:events';
 import { NativeServer, type NativeCounters } from '../native.js';
 import { buildPlan, DEFAULT_MAX_ATTRIBUTE_BYTES } from '../dispatcher/plan.js';
 import { dispatchEvents } from '../dispatcher/events.js';
@@ -11,7 +12,9 @@ export type ListenOptions =
   /** Create a UNIX socket at `path` with permissions `mode` (default 0o600). */
   | { path: string; mode?: number }
   /** Serve listening sockets someone else created (master(8) passes fd 6 and up). */
-  | { fds: number[] };
+  | { fds: number[] }
+  /** Postfix's `-S`: serve one client on standard input and output, then finish. */
+  | { stdio: true };
 
 export interface ScacheServerOptions {
   listen: ListenOptions;
@@ -29,6 +32,17 @@ export interface ScacheServerOptions {
   verbose?: boolean;
   /** Where records go (default: stderr, tagged `postfix/scache`). */
   logger?: PostfixLogger;
+  /** master(8)'s status channel (fd 5) and GENERATION, when running under master. */
+  master?: { fd: number; generation: number };
+}
+
+export interface ScacheServerEvents {
+  /** The number of connected clients changed. */
+  clients: [count: number];
+  /** master(8) closed the status channel (postfix reload or stop). */
+  masterGone: [];
+  /** The `-S` client has been served. */
+  finished: [];
 }
 
 export const POSTFIX_DEFAULTS = {
@@ -38,7 +52,7 @@ export const POSTFIX_DEFAULTS = {
   serviceName: 'scache',
 } as const;
 
-export class ScacheServer {
+export class ScacheServer extends EventEmitter<ScacheServerEvents> {
   readonly logger: PostfixLogger;
   private readonly native: NativeServer;
   private readonly statisticsTimer: NodeJS.Timeout;
@@ -47,6 +61,7 @@ export class ScacheServer {
   private closing?: Promise<void>;
 
   private constructor(options: ScacheServerOptions) {
+    super();
     const serviceName = options.serviceName ?? POSTFIX_DEFAULTS.serviceName;
     this.logger = options.logger ?? createLogger([stderrTransport(`postfix/${serviceName}`)]);
     const plan = buildPlan({
@@ -56,8 +71,16 @@ export class ScacheServer {
       serviceName,
       verbose: options.verbose ?? false,
     });
-    this.native = new NativeServer(plan, options.listen, (events) =>
-      dispatchEvents(events, { logger: this.logger, onClients: (count) => (this.clientCount = count) }),
+    this.native = new NativeServer(plan, options.listen, options.master, (events) =>
+      dispatchEvents(events, {
+        logger: this.logger,
+        onClients: (count) => {
+          this.clientCount = count;
+          this.emit('clients', count);
+        },
+        onMasterGone: () => this.emit('masterGone'),
+        onFinished: () => this.emit('finished'),
+      }),
     );
     const interval = options.statusUpdateTimeMs ?? POSTFIX_DEFAULTS.statusUpdateTimeMs;
     this.statisticsTimer = setInterval(() => this.logStatistics(), interval).unref();

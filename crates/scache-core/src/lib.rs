@@ -3,5 +3,6 @@ pub mod cache;
 pub mod client;
 pub mod codec;
 pub mod fdpass;
+pub mod privileges;
 pub mod protocol;
 pub mod server;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use scache_core::client::Client;
 use scache_core::protocol::Status;
-use scache_core::server::{Event, Listener, Plan, Server};
+use scache_core::server::{Event, Listener, Plan, Server, Setup};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -26,7 +26,8 @@ fn start(name: &str, ttl_limit_ms: u64) -> (Server, PathBuf, Arc<Mutex<Vec<Event
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let listener = Listener::bind(&path, 0o600).unwrap();
-    let server = Server::start(plan, vec![listener], move |batch| sink.lock().unwrap().extend(batch)).unwrap();
+    let setup = Setup { plan, listeners: vec![listener], master: None, stdio: None };
+    let server = Server::start(setup, move |batch| sink.lock().unwrap().extend(batch)).unwrap();
     (server, path, events)
 }
 

@@ -1,7 +1,7 @@
 //! `NativeServer`: starts the core's server thread with the plan the TypeScript dispatcher built,
 //! and delivers its events to a JavaScript callback in batches, one call per loop iteration.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use scache_core::protocol::Handler;
-use scache_core::server::{Counters, Event, Listener, Plan, Server};
+use scache_core::server::{Counters, Event, Listener, MasterChannel, Plan, Server, Setup, Stdio};
 
 /// Event batches that may wait for the JavaScript thread before new ones are dropped (and counted).
 const EVENT_QUEUE: usize = 1024;
@@ -42,19 +42,32 @@ pub struct ServerPlan {
     pub trace: bool,
 }
 
-/// Where to listen: a new socket at `path` (with `mode`), or inherited listening descriptors.
+/// What to serve: a new socket at `path` (with `mode`), inherited listening descriptors, and/or
+/// (`-S` mode) one client on standard input and output.
 #[napi(object)]
 pub struct ListenOn {
     pub path: Option<String>,
     pub mode: Option<u32>,
     pub fds: Option<Vec<i32>>,
+    pub stdio: Option<bool>,
 }
 
-#[napi(string_enum = "lowercase")]
+/// master(8)'s status channel: the descriptor (5) and the GENERATION value, already parsed.
+#[napi(object)]
+pub struct MasterStatus {
+    pub fd: i32,
+    pub generation: u32,
+}
+
+#[napi(string_enum = "snake_case")]
 pub enum EventKind {
     Warning,
     Trace,
     Clients,
+    /// master(8) closed its status channel (reload or exit).
+    MasterGone,
+    /// The `-S` client has been served.
+    Finished,
     /// Earlier batches were dropped because the JavaScript thread did not keep up.
     Dropped,
 }
@@ -88,13 +101,26 @@ pub struct NativeServer {
 #[napi]
 impl NativeServer {
     #[napi(constructor)]
-    pub fn new(plan: ServerPlan, listen: ListenOn, on_events: Function<Vec<NativeEvent>, ()>) -> Result<Self> {
+    pub fn new(
+        plan: ServerPlan,
+        listen: ListenOn,
+        master: Option<MasterStatus>,
+        on_events: Function<Vec<NativeEvent>, ()>,
+    ) -> Result<Self> {
         let plan = core_plan(plan)?;
+        let stdio = listen.stdio.unwrap_or(false).then(stdio).transpose()?;
         let listeners = listeners(listen)?;
+        if listeners.is_empty() && stdio.is_none() {
+            return Err(Error::from_reason("nothing to serve: give a path, descriptors or stdio"));
+        }
+        // SAFETY: the caller hands over master's status descriptor, which nothing else uses.
+        let master = master.map(|m| {
+            MasterChannel::new(unsafe { OwnedFd::from_raw_fd(m.fd) }, std::process::id() as i32, m.generation)
+        });
         let events: EventCallback =
             on_events.build_threadsafe_function().callee_handled::<false>().max_queue_size::<EVENT_QUEUE>().build()?;
         let events = Arc::new(Mutex::new(events));
-        let server = Server::start(plan, listeners, event_sink(events.clone()))?;
+        let server = Server::start(Setup { plan, listeners, master, stdio }, event_sink(events.clone()))?;
         Ok(Self { server: Some(server), events: Some(events) })
     }
 
@@ -198,10 +224,13 @@ fn listeners(listen: ListenOn) -> Result<Vec<Listener>> {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         listeners.push(Listener::adopt(fd)?);
     }
-    if listeners.is_empty() {
-        return Err(Error::from_reason("nothing to listen on: give a path or descriptors"));
-    }
     Ok(listeners)
+}
+
+/// Copies of standard input and output for `-S` mode (the originals stay open for the process).
+fn stdio() -> Result<Stdio> {
+    let duplicate = |fd| rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(std::io::Error::from);
+    Ok(Stdio { input: duplicate(std::io::stdin().as_fd())?, output: duplicate(std::io::stdout().as_fd())? })
 }
 
 /// Converts each batch on the loop thread and queues it for JavaScript without ever blocking.
@@ -226,6 +255,8 @@ fn native_event(event: Event) -> NativeEvent {
         Event::Warning(text) => NativeEvent { kind: EventKind::Warning, text: Some(text), count: None },
         Event::Trace(text) => NativeEvent { kind: EventKind::Trace, text: Some(text), count: None },
         Event::Clients(n) => NativeEvent { kind: EventKind::Clients, text: None, count: Some(saturate(n)) },
+        Event::MasterGone => NativeEvent { kind: EventKind::MasterGone, text: None, count: None },
+        Event::Finished => NativeEvent { kind: EventKind::Finished, text: None, count: None },
     }
 }
 

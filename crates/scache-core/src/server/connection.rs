@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::net::{SendFlags, send};
+use rustix::io::write;
 
 use super::events::{FdFailure, Warning};
 use super::service::{Hit, Service};
@@ -52,6 +52,8 @@ pub struct Connection {
     state: Lifecycle,
     /// When the peer last sent anything or took any reply.
     last_progress: Millis,
+    /// The peer has sent something.
+    had_input: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,7 @@ impl Connection {
             end: None,
             state: Lifecycle::Open,
             last_progress: now,
+            had_input: false,
         }
     }
 
@@ -117,6 +120,12 @@ impl Connection {
             || self.discard.is_some()
             || !self.input.is_empty()
             || !self.output.is_empty()
+    }
+
+    /// True once the peer has sent something and everything it sent has been served: `-S` mode
+    /// serves one burst of input and exits, as Postfix's stand-alone mode does.
+    pub fn is_done_after_input(&self) -> bool {
+        self.had_input && !self.is_busy()
     }
 
     pub fn last_progress(&self) -> Millis {
@@ -147,6 +156,7 @@ impl Connection {
             }
         };
         self.last_progress = service.now;
+        self.had_input |= n > 0;
         if n == 0 {
             self.input_ended(service, InputEnd::Eof);
         } else {
@@ -211,18 +221,18 @@ impl Connection {
         self.output.clear();
     }
 
-    /// Writes queued replies and descriptors to `socket` until done or the socket is full.
-    pub fn flush(&mut self, service: &mut Service<'_>, socket: impl AsFd) {
+    /// Writes queued replies to `replies` and descriptors to `descriptors` (the same socket, except
+    /// in `-S` mode, where replies go to stdout and descriptors over stdin) until done or full.
+    pub fn flush(&mut self, service: &mut Service<'_>, replies: impl AsFd, descriptors: impl AsFd) {
         while let Some(chunk) = self.output.queue.front_mut() {
             let result = match chunk {
-                Chunk::Bytes { data, sent } => {
-                    send(&socket, &data[*sent..], SendFlags::NOSIGNAL).map_err(io::Error::from).map(|n| {
-                        *sent += n;
-                        self.output.pending -= n;
-                        *sent == data.len()
-                    })
-                }
-                Chunk::Descriptor { fd, .. } => send_descriptor(&socket, fd.as_fd()),
+                // SIGPIPE is ignored (Node and the Rust runtime both do), so write() reports EPIPE.
+                Chunk::Bytes { data, sent } => write(&replies, &data[*sent..]).map_err(io::Error::from).map(|n| {
+                    *sent += n;
+                    self.output.pending -= n;
+                    *sent == data.len()
+                }),
+                Chunk::Descriptor { fd, .. } => send_descriptor(&descriptors, fd.as_fd()),
             };
             match result {
                 Ok(true) => {

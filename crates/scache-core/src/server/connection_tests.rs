@@ -74,7 +74,7 @@ impl Harness {
             now: self.now,
         };
         act(&mut self.conn, &mut service);
-        self.conn.flush(&mut service, &self.server_end);
+        self.conn.flush(&mut service, &self.server_end, &self.server_end);
     }
 
     /// Feeds bytes as one read.
@@ -322,7 +322,10 @@ fn a_byte_without_descriptor_fails_the_save() {
     assert_eq!(h.written(), DUMMY);
     h.send_descriptor(Received::NoDescriptor);
     assert_eq!(h.written(), STATUS_FAIL);
-    assert_eq!(h.warnings(), ["scache_save_endp_service: unable to receive file descriptor: message carried no descriptor"]);
+    assert_eq!(
+        h.warnings(),
+        ["scache_save_endp_service: unable to receive file descriptor: message carried no descriptor"]
+    );
     assert_eq!(h.cache.size().sess_count, 0);
 }
 
@@ -356,7 +359,10 @@ fn several_descriptors_fail_the_save() {
     h.written();
     h.send_descriptor(Received::Several(2));
     assert_eq!(h.written(), STATUS_FAIL);
-    assert_eq!(h.warnings(), ["scache_save_endp_service: unable to receive file descriptor: message carried 2 descriptors"]);
+    assert_eq!(
+        h.warnings(),
+        ["scache_save_endp_service: unable to receive file descriptor: message carried 2 descriptors"]
+    );
 }
 
 #[test]
@@ -481,8 +487,11 @@ fn an_oversized_string_closes_the_connection() {
     let mut h = Harness::new();
     h.plan.max_string = 8;
     h.conn = Connection::new(8, Vec::new(), 0);
-    h.send(b"request\0find_endp\0label\0123456789");
-    assert_eq!(h.warnings(), ["attribute name or value longer than 8 bytes from scache socket; closing the connection"]);
+    h.send(b"request\0find_endp\0label\0abcdefghi");
+    assert_eq!(
+        h.warnings(),
+        ["attribute name or value longer than 8 bytes from scache socket; closing the connection"]
+    );
     assert!(h.conn.should_close());
 }
 

@@ -1,5 +1,6 @@
-//! The server's single thread: one epoll set for the listening sockets, every client connection and
-//! the command channel, and the timers of the cache and of stalled clients.
+//! The server's single thread: one epoll set for the listening sockets, every client connection,
+//! master's status channel and the command channel, plus the timers of the cache and of stalled
+//! clients.
 //!
 //! Everything here is non-blocking and edge-triggered. A client is served until it has nothing more
 //! for us or has used its turn, so a flooding client cannot starve the others and a stalled one
@@ -9,19 +10,21 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mio::net::UnixStream;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use rustix::io::Errno;
 use slab::Slab;
 
 use super::connection::{Connection, ReadMode};
 use super::events::{Event, strerror};
 use super::listener::Listener;
+use super::master::MasterChannel;
 use super::plan::Plan;
 use super::service::Service;
 use super::stats::Counters;
@@ -37,6 +40,22 @@ pub enum Command {
 
 pub type EventSink = Box<dyn FnMut(Vec<Event>) + Send>;
 
+/// `-S` mode: one client on the process's standard input and output (spec §7.9).
+pub struct Stdio {
+    /// Requests are read, and descriptors passed, here (it must be a socket for descriptors).
+    pub input: OwnedFd,
+    /// Replies are written here.
+    pub output: OwnedFd,
+}
+
+/// Everything the loop serves.
+pub struct Setup {
+    pub plan: Plan,
+    pub listeners: Vec<Listener>,
+    pub master: Option<MasterChannel>,
+    pub stdio: Option<Stdio>,
+}
+
 /// Reads (or descriptor receives) one client gets before the others have their turn.
 const TURN: usize = 16;
 /// How soon to retry accept() after it failed for lack of descriptors or memory.
@@ -50,37 +69,45 @@ enum Source {
     Waker,
     Listener(usize),
     Client(usize),
+    Master,
 }
 
 impl Source {
     const KIND_BITS: u32 = 2;
+    const MASTER: Token = Token(3);
 
     fn token(self) -> Token {
         match self {
             Source::Waker => WAKER,
             Source::Listener(i) => Token((i << Self::KIND_BITS) | 1),
             Source::Client(i) => Token((i << Self::KIND_BITS) | 2),
+            Source::Master => Self::MASTER,
         }
     }
 
-    fn of(token: Token) -> Option<Source> {
+    fn of(token: Token) -> Source {
         let index = token.0 >> Self::KIND_BITS;
         match token.0 & ((1 << Self::KIND_BITS) - 1) {
-            0 if token == WAKER => Some(Source::Waker),
-            1 => Some(Source::Listener(index)),
-            2 => Some(Source::Client(index)),
-            _ => None,
+            1 => Source::Listener(index),
+            2 => Source::Client(index),
+            3 => Source::Master,
+            _ => Source::Waker,
         }
     }
 }
 
 struct Client {
-    stream: UnixStream,
+    /// Requests come in here, and descriptors travel here in both directions.
+    socket: OwnedFd,
+    /// Replies go here when it is not `socket` (`-S` mode: stdout).
+    output: Option<OwnedFd>,
     conn: Connection,
     /// The socket may have unread input (edge-triggered: cleared only when a read comes up short).
     readable: bool,
     /// A timeout check is queued for this client.
     timer_armed: bool,
+    /// The `-S` client: when it is done, so is the server.
+    stdio: bool,
 }
 
 pub struct EventLoop {
@@ -89,6 +116,7 @@ pub struct EventLoop {
     clients: Slab<Client>,
     cache: Cache<OwnedFd>,
     plan: Plan,
+    master: Option<MasterChannel>,
     counters: Arc<Mutex<Counters>>,
     clock: MonotonicClock,
     commands: Receiver<Command>,
@@ -100,23 +128,26 @@ pub struct EventLoop {
     unfinished: Vec<usize>,
     accept_retry_at: Option<Millis>,
     expired: Vec<Expired<OwnedFd>>,
+    /// master(8) was told "taken" in this iteration and must hear "available" at its end.
+    taken: bool,
 }
 
 impl EventLoop {
     pub fn new(
         poll: Poll,
-        listeners: Vec<Listener>,
-        plan: Plan,
+        setup: Setup,
         counters: Arc<Mutex<Counters>>,
         commands: Receiver<Command>,
         sink: EventSink,
     ) -> io::Result<Self> {
+        let Setup { plan, listeners, master, stdio } = setup;
         let mut event_loop = Self {
             poll,
             listeners,
             clients: Slab::new(),
             cache: Cache::new(),
             plan,
+            master,
             counters,
             clock: MonotonicClock::new(),
             commands,
@@ -126,13 +157,21 @@ impl EventLoop {
             unfinished: Vec::new(),
             accept_retry_at: None,
             expired: Vec::new(),
+            taken: false,
         };
+        let registry = event_loop.poll.registry();
         for (index, listener) in event_loop.listeners.iter_mut().enumerate() {
-            event_loop.poll.registry().register(
-                listener.socket(),
-                Source::Listener(index).token(),
+            registry.register(listener.socket(), Source::Listener(index).token(), Interest::READABLE)?;
+        }
+        if let Some(master) = &event_loop.master {
+            registry.register(
+                &mut SourceFd(&master.as_fd().as_raw_fd()),
+                Source::Master.token(),
                 Interest::READABLE,
             )?;
+        }
+        if let Some(Stdio { input, output }) = stdio {
+            event_loop.add_stdio_client(input, output)?;
         }
         Ok(event_loop)
     }
@@ -150,23 +189,24 @@ impl EventLoop {
             let now = self.clock.now();
             for event in events.iter() {
                 match Source::of(event.token()) {
-                    Some(Source::Waker) if self.stop_requested() => {
+                    Source::Waker if self.stop_requested() => {
                         self.shut_down();
                         return Ok(());
                     }
-                    Some(Source::Waker) => {}
-                    Some(Source::Listener(index)) => self.accept(index, now),
-                    Some(Source::Client(key)) => {
+                    Source::Waker => {}
+                    Source::Listener(index) => self.accept(index, now),
+                    Source::Client(key) => {
                         if let Some(client) = self.clients.get_mut(key) {
                             client.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
                             self.serve(key, now);
                         }
                     }
-                    None => {}
+                    Source::Master => self.master_gone(),
                 }
             }
             self.resume_unfinished(now);
             self.run_timers(now);
+            self.report_available();
             self.deliver_events();
         }
     }
@@ -179,19 +219,15 @@ impl EventLoop {
         if !self.unfinished.is_empty() {
             return Some(Duration::ZERO);
         }
-        let deadlines =
-            [self.cache.next_deadline(), self.timeouts.peek().map(|Reverse((at, _))| *at), self.accept_retry_at];
-        let next = deadlines.into_iter().flatten().min()?;
-        let now = self.clock.now();
-        // Round up, so a wake-up never comes before the deadline it is for.
-        Some(Duration::from_millis(next.saturating_sub(now)))
+        let timeout = self.timeouts.peek().map(|Reverse((at, _))| *at);
+        let next = [self.cache.next_deadline(), timeout, self.accept_retry_at].into_iter().flatten().min()?;
+        Some(Duration::from_millis(next.saturating_sub(self.clock.now())))
     }
 
     fn accept(&mut self, index: usize, now: Millis) {
         loop {
-            let accepted = self.listeners[index].socket().accept();
-            match accepted {
-                Ok((stream, _)) => self.add_client(stream, now),
+            match self.listeners[index].socket().accept() {
+                Ok((stream, _)) => self.add_client(stream.into(), now),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if is_transient_accept_error(&error) => continue,
                 Err(error) => {
@@ -205,61 +241,102 @@ impl EventLoop {
         }
     }
 
-    fn add_client(&mut self, mut stream: UnixStream, now: Millis) {
+    fn add_client(&mut self, socket: OwnedFd, now: Millis) {
         let entry = self.clients.vacant_entry();
         let key = entry.key();
+        let token = Source::Client(key).token();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(error) = self.poll.registry().register(&mut stream, Source::Client(key).token(), interest) {
+        if let Err(error) = self.poll.registry().register(&mut SourceFd(&socket.as_raw_fd()), token, interest) {
             self.pending_events.push(Event::Warning(format!("register connection: {}", strerror(&error))));
             return;
         }
         let mut greeting = Vec::new();
         write_announcement(&mut greeting);
         let conn = Connection::new(self.plan.max_string, greeting, now);
-        entry.insert(Client { stream, conn, readable: false, timer_armed: false });
+        entry.insert(Client { socket, output: None, conn, readable: false, timer_armed: false, stdio: false });
         self.pending_events.push(Event::Clients(self.clients.len()));
         self.serve(key, now);
     }
 
+    /// The `-S` client: no announcement, replies to a separate output.
+    fn add_stdio_client(&mut self, input: OwnedFd, output: OwnedFd) -> io::Result<()> {
+        // The loop must never block on them; Postfix's -S would, but it serves nobody else.
+        for fd in [&input, &output] {
+            let flags = rustix::fs::fcntl_getfl(fd)?;
+            rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+        }
+        let entry = self.clients.vacant_entry();
+        let key = entry.key();
+        let token = Source::Client(key).token();
+        let registry = self.poll.registry();
+        // Regular files cannot be polled (EPERM), but they never block either.
+        let readable = match registry.register(&mut SourceFd(&input.as_raw_fd()), token, Interest::READABLE) {
+            Ok(()) => false,
+            Err(error) if error.raw_os_error() == Some(Errno::PERM.raw_os_error()) => true,
+            Err(error) => return Err(error),
+        };
+        match registry.register(&mut SourceFd(&output.as_raw_fd()), token, Interest::WRITABLE) {
+            Err(error) if error.raw_os_error() != Some(Errno::PERM.raw_os_error()) => return Err(error),
+            _ => {}
+        }
+        let conn = Connection::new(self.plan.max_string, Vec::new(), self.clock.now());
+        entry.insert(Client { socket: input, output: Some(output), conn, readable, timer_armed: false, stdio: true });
+        if readable {
+            self.unfinished.push(key);
+        }
+        Ok(())
+    }
+
     /// Gives one client its turn: write what is queued, read and serve what arrived, write again.
     fn serve(&mut self, key: usize, now: Millis) {
-        let Self { clients, cache, plan, counters, pending_events, .. } = self;
+        let Self { clients, cache, plan, counters, pending_events, master, taken, .. } = self;
         let client = &mut clients[key];
         let mut service = Service { cache, plan, counters, events: pending_events, now };
         let mut turns = 0;
         loop {
-            client.conn.flush(&mut service, &client.stream);
+            let replies = client.output.as_ref().unwrap_or(&client.socket);
+            client.conn.flush(&mut service, replies, &client.socket);
             if !client.readable || turns == TURN {
                 break;
             }
-            match client.conn.read_mode() {
+            let got_input = match client.conn.read_mode() {
                 ReadMode::Paused => break,
                 ReadMode::Bytes => {
-                    let (stream, mut short) = (&client.stream, false);
+                    let (socket, mut short) = (&client.socket, false);
                     let read = client.conn.read_bytes(&mut service, |room| {
-                        let n = (&*stream).read(room)?;
-                        short = n < room.len();
+                        let room_len = room.len();
+                        let n = rustix::io::read(socket, room)?;
+                        short = n < room_len;
                         Ok(n)
                     });
                     match read {
                         // A short read drained the socket; epoll reports anything arriving later.
-                        Ok(_) => client.readable = !short,
-                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => client.readable = false,
-                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => read_failed(&mut client.conn, &mut service),
+                        Ok(n) => {
+                            client.readable = !short;
+                            n > 0
+                        }
+                        Err(error) => read_failed(client, &mut service, &error),
                     }
                 }
-                ReadMode::Descriptor => match receive_descriptor(&client.stream) {
-                    Ok(received) => client.conn.descriptor_received(&mut service, received),
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => client.readable = false,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => read_failed(&mut client.conn, &mut service),
+                ReadMode::Descriptor => match receive_descriptor(&client.socket) {
+                    Ok(received) => {
+                        client.conn.descriptor_received(&mut service, received);
+                        true
+                    }
+                    Err(error) => read_failed(client, &mut service, &error),
                 },
+            };
+            if got_input && !*taken {
+                // Postfix brackets the handling of client input with these records (spec §7.4).
+                *taken = true;
+                if let Some(master) = master {
+                    master.taken();
+                }
             }
             turns += 1;
         }
         let unfinished = turns == TURN && client.readable && client.conn.read_mode() != ReadMode::Paused;
-        let close = client.conn.should_close();
+        let close = client.conn.should_close() || (client.stdio && client.conn.is_done_after_input());
         let arm_timer = !close && client.conn.is_busy() && !client.timer_armed;
         if arm_timer {
             client.timer_armed = true;
@@ -276,16 +353,31 @@ impl EventLoop {
 
     fn resume_unfinished(&mut self, now: Millis) {
         for key in std::mem::take(&mut self.unfinished) {
-            if self.clients.contains(key) {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.readable = true;
                 self.serve(key, now);
             }
         }
     }
 
     fn close_client(&mut self, key: usize) {
-        let mut client = self.clients.remove(key);
-        let _ = self.poll.registry().deregister(&mut client.stream);
-        self.pending_events.push(Event::Clients(self.clients.len()));
+        let client = self.clients.remove(key);
+        // Closing the descriptors removes them from the epoll set.
+        drop(client.socket);
+        self.pending_events.push(if client.stdio { Event::Finished } else { Event::Clients(self.clients.len()) });
+    }
+
+    fn master_gone(&mut self) {
+        if let Some(master) = self.master.take() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&master.as_fd().as_raw_fd()));
+            self.pending_events.push(Event::MasterGone);
+        }
+    }
+
+    fn report_available(&mut self) {
+        if std::mem::take(&mut self.taken) && self.master.as_ref().is_some_and(|master| master.available().is_err()) {
+            self.master_gone();
+        }
     }
 
     fn run_timers(&mut self, now: Millis) {
@@ -343,18 +435,24 @@ impl EventLoop {
     }
 }
 
-/// Postfix treats a read error as end of input, after which its stream writes nothing.
-fn read_failed(conn: &mut Connection, service: &mut Service<'_>) {
-    conn.input_ended(service, InputEnd::Eof);
-    conn.abort();
+/// A read failed: anything but "try again" is the end of the client's input. Postfix treats a read
+/// error like end-of-input, after which its stream writes nothing more. Returns whether input came.
+fn read_failed(client: &mut Client, service: &mut Service<'_>, error: &io::Error) -> bool {
+    match error.kind() {
+        io::ErrorKind::WouldBlock => client.readable = false,
+        io::ErrorKind::Interrupted => {}
+        _ => {
+            client.conn.input_ended(service, InputEnd::Eof);
+            client.conn.abort();
+        }
+    }
+    false
 }
 
 /// accept() failures that concern only the connection being accepted (Postfix's sane_accept list).
 fn is_transient_accept_error(error: &io::Error) -> bool {
-    use rustix::io::Errno;
     Errno::from_io_error(error).is_some_and(|errno| {
         [
-            Errno::AGAIN,
             Errno::CONNABORTED,
             Errno::CONNRESET,
             Errno::INTR,

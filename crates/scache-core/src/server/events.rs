@@ -15,6 +15,10 @@ pub enum Event {
     Trace(String),
     /// The number of connected clients changed to this value.
     Clients(usize),
+    /// master(8) closed its status channel (reload or exit): time to exit.
+    MasterGone,
+    /// The `-S` client has been served: time to exit.
+    Finished,
 }
 
 /// Why a descriptor did not arrive, or could not be handed over.

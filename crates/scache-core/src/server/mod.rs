@@ -8,13 +8,16 @@ mod connection;
 mod event_loop;
 mod events;
 mod listener;
+mod master;
 mod plan;
 mod service;
 mod stats;
 
 pub use connection::{Connection, ReadMode};
+pub use event_loop::{Setup, Stdio};
 pub use events::{Event, FdFailure, Warning, strerror};
 pub use listener::{ListenError, Listener};
+pub use master::{MasterChannel, status_record};
 pub use plan::Plan;
 pub use service::{Hit, Service};
 pub use stats::Counters;
@@ -36,17 +39,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving `listeners` on a new thread. `sink` receives event batches on that thread.
-    pub fn start(
-        plan: Plan,
-        listeners: Vec<Listener>,
-        sink: impl FnMut(Vec<Event>) + Send + 'static,
-    ) -> io::Result<Server> {
+    /// Starts serving on a new thread. `sink` receives event batches on that thread.
+    pub fn start(setup: Setup, sink: impl FnMut(Vec<Event>) + Send + 'static) -> io::Result<Server> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let counters = Arc::new(Mutex::new(Counters::default()));
         let (commands, receiver) = mpsc::channel();
-        let event_loop = EventLoop::new(poll, listeners, plan, counters.clone(), receiver, Box::new(sink))?;
+        let event_loop = EventLoop::new(poll, setup, counters.clone(), receiver, Box::new(sink))?;
         let thread = std::thread::Builder::new().name("scache-loop".into()).spawn(move || event_loop.run())?;
         Ok(Server { commands, waker, counters, thread: Some(thread) })
     }
