@@ -12,6 +12,8 @@ export interface EventHandlers {
   onMasterGone?: () => void;
   /** The `-S` client has been served. */
   onFinished?: () => void;
+  /** The core's thread panicked: the server is gone. */
+  onPanicked?: (message: string) => void;
 }
 
 export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): void {
@@ -31,6 +33,9 @@ export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): 
         break;
       case 'finished':
         handlers.onFinished?.();
+        break;
+      case 'panicked':
+        handlers.onPanicked?.(event.text ?? '');
         break;
       case 'dropped':
         handlers.logger.warning(`${event.count ?? 0} log records were dropped: the logger could not keep up`);

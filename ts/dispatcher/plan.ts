@@ -3,7 +3,7 @@
 // It is decided here and installed into the core before the first request, so that requests never
 // wait for JavaScript: the core applies the plan on its own thread (see stack notes on hand-offs).
 
-import type { RequestHandler, ServerPlan } from '../native.js';
+import { descriptorLimit, type RequestHandler, type ServerPlan } from '../native.js';
 
 /** Postfix's requests, each served by the handler of the same name (scache.c's dispatch). */
 export const POSTFIX_ROUTES: ReadonlyArray<{ request: string; handler: RequestHandler }> = [
@@ -27,6 +27,20 @@ export interface RequestPolicy {
   serviceName: string;
   /** Log every transaction (Postfix's -v). */
   verbose: boolean;
+  /** The most connections cached at once; the oldest makes room (default: from RLIMIT_NOFILE). */
+  connectionLimit?: number;
+  /** The most connections cached for one endpoint (default: the global limit). */
+  endpointConnectionLimit?: number;
+  /** Close cached connections whose peer hung up instead of handing them out (default: yes). */
+  evictDeadPeers?: boolean;
+}
+
+/**
+ * Descriptors kept free for clients, the listening sockets and logging when the cache is full:
+ * a fixed floor plus an eighth of the limit.
+ */
+export function defaultConnectionLimit(descriptorLimit: number): number {
+  return Math.max(1, descriptorLimit - 64 - Math.floor(descriptorLimit / 8));
 }
 
 export function buildPlan(policy: RequestPolicy): ServerPlan {
@@ -37,5 +51,8 @@ export function buildPlan(policy: RequestPolicy): ServerPlan {
     maxString: policy.maxAttributeBytes,
     streamLabel: `${policy.serviceName} socket`,
     trace: policy.verbose,
+    connectionLimit: policy.connectionLimit ?? defaultConnectionLimit(descriptorLimit()),
+    endpointConnectionLimit: policy.endpointConnectionLimit,
+    evictDeadPeers: policy.evictDeadPeers ?? true,
   };
 }

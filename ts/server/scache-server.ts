@@ -34,6 +34,12 @@ export interface ScacheServerOptions {
   logger?: PostfixLogger;
   /** master(8)'s status channel (fd 5) and GENERATION, when running under master. */
   master?: { fd: number; generation: number };
+  /** The most connections cached at once; the oldest makes room (default: from RLIMIT_NOFILE). */
+  connectionLimit?: number;
+  /** The most connections cached for one endpoint (default: the global limit). */
+  endpointConnectionLimit?: number;
+  /** Close cached connections whose peer hung up instead of handing them out (default: true). */
+  evictDeadPeers?: boolean;
 }
 
 export interface ScacheServerEvents {
@@ -43,6 +49,8 @@ export interface ScacheServerEvents {
   masterGone: [];
   /** The `-S` client has been served. */
   finished: [];
+  /** The core failed (a panic in its thread): the server no longer serves. Unhandled, it throws. */
+  error: [error: Error];
 }
 
 export const POSTFIX_DEFAULTS = {
@@ -70,6 +78,9 @@ export class ScacheServer extends EventEmitter<ScacheServerEvents> {
       maxAttributeBytes: options.maxAttributeBytes ?? DEFAULT_MAX_ATTRIBUTE_BYTES,
       serviceName,
       verbose: options.verbose ?? false,
+      connectionLimit: options.connectionLimit,
+      endpointConnectionLimit: options.endpointConnectionLimit,
+      evictDeadPeers: options.evictDeadPeers,
     });
     this.native = new NativeServer(plan, options.listen, options.master, (events) =>
       dispatchEvents(events, {
@@ -80,6 +91,7 @@ export class ScacheServer extends EventEmitter<ScacheServerEvents> {
         },
         onMasterGone: () => this.emit('masterGone'),
         onFinished: () => this.emit('finished'),
+        onPanicked: (message) => this.emit('error', new Error(`server thread panicked: ${message}`)),
       }),
     );
     const interval = options.statusUpdateTimeMs ?? POSTFIX_DEFAULTS.statusUpdateTimeMs;
@@ -94,6 +106,14 @@ export class ScacheServer extends EventEmitter<ScacheServerEvents> {
   /** The current interval's counters, without resetting them. */
   statistics(): NativeCounters {
     return this.native.counters(false);
+  }
+
+  /**
+   * How many times the core's loop has gone round; each call also makes it go round once more, so
+   * a watchdog that sees the count stand still between calls knows the loop is stuck.
+   */
+  loopHeartbeat(): number {
+    return this.native.watchdog();
   }
 
   /** Clients connected right now. */

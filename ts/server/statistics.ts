@@ -19,9 +19,9 @@ function success(hits: number, miss: number): number {
 
 /** The lines to log for one interval; none when nothing happened in it. */
 export function statisticsLines(counters: NativeCounters, intervalStart: Date): string[] {
-  const { destHits, destMiss, endpHits, endpMiss, maxDests, maxEndps, maxSessions } = counters;
+  const { destHits, destMiss, endpHits, endpMiss, maxDests, maxEndps, maxSessions, evictedDead, evictedLimit } = counters;
   const lines: string[] = [];
-  if (destHits || destMiss || endpHits || endpMiss || maxDests || maxEndps || maxSessions) {
+  if (destHits || destMiss || endpHits || endpMiss || maxDests || maxEndps || maxSessions || evictedDead || evictedLimit) {
     lines.push(`statistics: start interval ${ctimeStamp(intervalStart)}`);
   }
   if (destHits || destMiss) {
@@ -32,6 +32,10 @@ export function statisticsLines(counters: NativeCounters, intervalStart: Date): 
   }
   if (maxDests || maxEndps || maxSessions) {
     lines.push(`statistics: max simultaneous domains=${maxDests} addresses=${maxEndps} connection=${maxSessions}`);
+  }
+  // Not in Postfix, which neither watches its connections nor limits them.
+  if (evictedDead || evictedLimit) {
+    lines.push(`statistics: closed early dead_peer=${evictedDead} over_limit=${evictedLimit}`);
   }
   return lines;
 }

@@ -40,6 +40,12 @@ pub struct ServerPlan {
     pub max_string: u32,
     pub stream_label: String,
     pub trace: bool,
+    /// The most connections cached at once (default: no limit).
+    pub connection_limit: Option<u32>,
+    /// The most connections cached for one endpoint (default: no limit).
+    pub endpoint_connection_limit: Option<u32>,
+    /// Close cached connections whose peer hung up (default: yes).
+    pub evict_dead_peers: Option<bool>,
 }
 
 /// What to serve: a new socket at `path` (with `mode`), inherited listening descriptors, and/or
@@ -68,6 +74,8 @@ pub enum EventKind {
     MasterGone,
     /// The `-S` client has been served.
     Finished,
+    /// The server thread panicked; `text` says why.
+    Panicked,
     /// Earlier batches were dropped because the JavaScript thread did not keep up.
     Dropped,
 }
@@ -88,6 +96,8 @@ pub struct NativeCounters {
     pub max_dests: u32,
     pub max_endps: u32,
     pub max_sessions: u32,
+    pub evicted_dead: u32,
+    pub evicted_limit: u32,
 }
 
 #[napi]
@@ -128,6 +138,17 @@ impl NativeServer {
     #[napi]
     pub fn counters(&self, reset: bool) -> NativeCounters {
         native_counters(self.server.as_ref().map(|server| server.counters(reset)).unwrap_or_default())
+    }
+
+    /// Makes the loop go round once and returns how many times it had gone round before: a
+    /// watchdog calls this periodically and expects the count to move between calls.
+    #[napi]
+    pub fn watchdog(&self) -> i64 {
+        self.server.as_ref().map_or(0, |server| {
+            let beats = server.heartbeat();
+            server.poke();
+            beats as i64
+        })
     }
 
     /// Stops serving; resolves, with the statistics not yet taken, once every client and cached
@@ -181,6 +202,8 @@ fn native_counters(counters: Counters) -> NativeCounters {
         max_dests: saturate(counters.max_dests),
         max_endps: saturate(counters.max_endps),
         max_sessions: saturate(counters.max_sessions),
+        evicted_dead: counters.evicted_dead,
+        evicted_limit: counters.evicted_limit,
     }
 }
 
@@ -200,6 +223,9 @@ fn core_plan(plan: ServerPlan) -> Result<Plan> {
     core.max_string = plan.max_string as usize;
     core.stream_label = plan.stream_label;
     core.trace = plan.trace;
+    core.connection_limit = plan.connection_limit.map_or(usize::MAX, |limit| limit as usize);
+    core.endpoint_connection_limit = plan.endpoint_connection_limit.map_or(usize::MAX, |limit| limit as usize);
+    core.evict_dead_peers = plan.evict_dead_peers.unwrap_or(true);
     Ok(core)
 }
 
@@ -257,6 +283,7 @@ fn native_event(event: Event) -> NativeEvent {
         Event::Clients(n) => NativeEvent { kind: EventKind::Clients, text: None, count: Some(saturate(n)) },
         Event::MasterGone => NativeEvent { kind: EventKind::MasterGone, text: None, count: None },
         Event::Finished => NativeEvent { kind: EventKind::Finished, text: None, count: None },
+        Event::Panicked(text) => NativeEvent { kind: EventKind::Panicked, text: Some(text), count: None },
     }
 }
 
@@ -266,4 +293,12 @@ fn lock(events: &Mutex<EventCallback>) -> std::sync::MutexGuard<'_, EventCallbac
 
 fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The process's soft limit on open descriptors (RLIMIT_NOFILE), from which the default limit on
+/// cached connections is derived.
+#[napi]
+pub fn descriptor_limit() -> u32 {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit.current.map_or(u32::MAX, |current| u32::try_from(current).unwrap_or(u32::MAX))
 }

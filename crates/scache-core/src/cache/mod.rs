@@ -29,7 +29,8 @@ pub use clock::{Clock, ManualClock, Millis, MonotonicClock};
 use wheel::Wheel;
 
 /// Names one cached session. Ids are generation-checked: an id of a removed session never
-/// matches a later one (until 2^32 further saves wrap the generation counter).
+/// matches a later one (until 2^29 further saves wrap the generation counter). The generation
+/// has 29 bits so that an id, with room for a few tag bits, fits in an epoll token.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct SessionId {
     node: u32,
@@ -138,6 +139,9 @@ struct Bound {
 
 const ARMED: &str = "every cached entry has a timer";
 
+/// Session generations wrap at 2^29 (see `SessionId`).
+const GENERATION_MASK: u32 = (1 << 29) - 1;
+
 impl<C> Default for Cache<C> {
     fn default() -> Self {
         Self::new()
@@ -160,7 +164,7 @@ impl<C> Cache<C> {
     /// clamped by the caller.
     pub fn save_endp(&mut self, now: Millis, ttl_ms: Millis, endpoint: &[u8], property: &[u8], conn: C) -> SessionId {
         let generation = self.next_generation;
-        self.next_generation = generation.wrapping_add(1);
+        self.next_generation = generation.wrapping_add(1) & GENERATION_MASK;
         // The age links are only known once the node is; `link_newest` sets them.
         let session = Session { conn, property: property.into(), saved_at: now, generation, by_age: Links::alone(0) };
         let node = self.endpoints.push(endpoint, session);
@@ -220,6 +224,17 @@ impl<C> Cache<C> {
     /// Removes the session saved longest ago; None when the cache holds none.
     pub fn remove_oldest(&mut self) -> Option<Expired<C>> {
         self.oldest.map(|node| self.evict(node))
+    }
+
+    /// How many sessions `endpoint` has.
+    pub fn sessions_at(&self, endpoint: &[u8]) -> usize {
+        self.endpoints.count(endpoint)
+    }
+
+    /// Removes the oldest session of `endpoint`, to make room for a newer one.
+    pub fn remove_oldest_at(&mut self, endpoint: &[u8]) -> Option<Expired<C>> {
+        let node = self.endpoints.first(endpoint)?;
+        Some(self.evict(node))
     }
 
     pub fn size(&self) -> Size {
@@ -324,6 +339,8 @@ struct Head {
     label: Box<[u8]>,
     first: u32,
     same_hash: u32,
+    /// Nodes in this label's list.
+    count: u32,
 }
 
 struct Node<T> {
@@ -364,6 +381,10 @@ impl<T, S: BuildHasher> Table<T, S> {
         self.head(label).map(|head| self.heads[ix(head)].first)
     }
 
+    fn count(&self, label: &[u8]) -> usize {
+        self.head(label).map_or(0, |head| self.heads[ix(head)].count as usize)
+    }
+
     fn get(&self, node: u32) -> Option<&T> {
         self.nodes.get(ix(node)).map(|n| &n.value)
     }
@@ -399,6 +420,7 @@ impl<T, S: BuildHasher> Table<T, S> {
             None => self.add_head(label, node),
         };
         self.nodes.insert(Node { value, head, links: Links::alone(node) });
+        self.heads[ix(head)].count += 1;
         let first = self.heads[ix(head)].first;
         if first != node {
             link_before(&mut self.nodes, first, node, node_links);
@@ -409,7 +431,7 @@ impl<T, S: BuildHasher> Table<T, S> {
     fn add_head(&mut self, label: &[u8], first: u32) -> u32 {
         let head = key(self.heads.vacant_key());
         let same_hash = self.index.insert(self.hasher.hash_one(label), head).unwrap_or(NONE);
-        self.heads.insert(Head { label: label.into(), first, same_hash });
+        self.heads.insert(Head { label: label.into(), first, same_hash, count: 0 });
         head
     }
 
@@ -420,6 +442,7 @@ impl<T, S: BuildHasher> Table<T, S> {
             None => self.remove_head(head),
             Some(next) => {
                 let head = &mut self.heads[ix(head)];
+                head.count -= 1;
                 if head.first == node {
                     head.first = next;
                 }
@@ -567,6 +590,30 @@ mod tests {
         let removed = cache.remove(new).expect("live id");
         assert_eq!((removed.conn, &*removed.endpoint), (2, &b"e"[..]));
         assert!(cache.remove(new).is_none());
+    }
+
+    #[test]
+    fn counts_and_trims_one_endpoint() {
+        let mut cache = Cache::new();
+        for conn in 0..3 {
+            cache.save_endp(0, 1_000, b"e", b"", conn);
+        }
+        cache.save_endp(0, 1_000, b"f", b"", 9);
+        assert_eq!((cache.sessions_at(b"e"), cache.sessions_at(b"f"), cache.sessions_at(b"g")), (3, 1, 0));
+        assert_eq!(cache.remove_oldest_at(b"e").map(|e| e.conn), Some(0));
+        assert_eq!(cache.sessions_at(b"e"), 2);
+        assert_eq!(cache.find_endp(b"e").map(|f| f.conn), Some(1));
+        assert!(cache.remove_oldest_at(b"g").is_none());
+    }
+
+    #[test]
+    fn generations_wrap_within_29_bits() {
+        let mut cache = Cache::new();
+        cache.next_generation = GENERATION_MASK;
+        let last = cache.save_endp(0, 1_000, b"e", b"", 1);
+        let wrapped = cache.save_endp(0, 1_000, b"e", b"", 2);
+        assert!(last.to_u64() < 1 << 61 && wrapped.to_u64() < 1 << 61);
+        assert_ne!(last, wrapped);
     }
 
     #[test]

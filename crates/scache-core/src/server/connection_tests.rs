@@ -72,6 +72,7 @@ impl Harness {
             counters: &self.counters,
             events: &mut self.events,
             now: self.now,
+            registry: None,
         };
         act(&mut self.conn, &mut service);
         self.conn.flush(&mut service, &self.server_end, &self.server_end);

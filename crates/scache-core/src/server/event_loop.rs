@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,8 +27,10 @@ use super::events::{Event, strerror};
 use super::listener::Listener;
 use super::master::MasterChannel;
 use super::plan::Plan;
+use super::service::Eviction;
 use super::service::Service;
 use super::stats::Counters;
+use super::tokens::Source;
 use crate::cache::{Cache, Clock, Expired, Millis, MonotonicClock};
 use crate::codec::InputEnd;
 use crate::fdpass::receive_descriptor;
@@ -63,39 +66,6 @@ const ACCEPT_RETRY_MS: Millis = 100;
 
 pub const WAKER: Token = Token(0);
 
-/// What a token stands for: the low bits say the kind, the rest is an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Waker,
-    Listener(usize),
-    Client(usize),
-    Master,
-}
-
-impl Source {
-    const KIND_BITS: u32 = 2;
-    const MASTER: Token = Token(3);
-
-    fn token(self) -> Token {
-        match self {
-            Source::Waker => WAKER,
-            Source::Listener(i) => Token((i << Self::KIND_BITS) | 1),
-            Source::Client(i) => Token((i << Self::KIND_BITS) | 2),
-            Source::Master => Self::MASTER,
-        }
-    }
-
-    fn of(token: Token) -> Source {
-        let index = token.0 >> Self::KIND_BITS;
-        match token.0 & ((1 << Self::KIND_BITS) - 1) {
-            1 => Source::Listener(index),
-            2 => Source::Client(index),
-            3 => Source::Master,
-            _ => Source::Waker,
-        }
-    }
-}
-
 struct Client {
     /// Requests come in here, and descriptors travel here in both directions.
     socket: OwnedFd,
@@ -130,6 +100,8 @@ pub struct EventLoop {
     expired: Vec<Expired<OwnedFd>>,
     /// master(8) was told "taken" in this iteration and must hear "available" at its end.
     taken: bool,
+    /// Loop iterations so far, for the embedder's watchdog.
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl EventLoop {
@@ -137,6 +109,7 @@ impl EventLoop {
         poll: Poll,
         setup: Setup,
         counters: Arc<Mutex<Counters>>,
+        heartbeat: Arc<AtomicU64>,
         commands: Receiver<Command>,
         sink: EventSink,
     ) -> io::Result<Self> {
@@ -158,6 +131,7 @@ impl EventLoop {
             accept_retry_at: None,
             expired: Vec::new(),
             taken: false,
+            heartbeat,
         };
         let registry = event_loop.poll.registry();
         for (index, listener) in event_loop.listeners.iter_mut().enumerate() {
@@ -186,22 +160,28 @@ impl EventLoop {
                     return Err(error);
                 }
             }
+            self.heartbeat.fetch_add(1, Ordering::Relaxed);
             let now = self.clock.now();
             for event in events.iter() {
                 match Source::of(event.token()) {
-                    Source::Waker if self.stop_requested() => {
+                    Some(Source::Waker) if self.stop_requested() => {
                         self.shut_down();
                         return Ok(());
                     }
-                    Source::Waker => {}
-                    Source::Listener(index) => self.accept(index, now),
-                    Source::Client(key) => {
+                    Some(Source::Listener(index)) => self.accept(index, now),
+                    Some(Source::Client(key)) => {
                         if let Some(client) = self.clients.get_mut(key) {
                             client.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
                             self.serve(key, now);
                         }
                     }
-                    Source::Master => self.master_gone(),
+                    Some(Source::Master) => self.master_gone(),
+                    // Readable alone is the peer talking (an SMTP server's 421, say): leave it to the
+                    // client that takes the connection. Only a hang-up makes it useless.
+                    Some(Source::Cached(id)) if event.is_read_closed() || event.is_error() => {
+                        self.service(now).peer_hung_up(id);
+                    }
+                    Some(Source::Waker | Source::Cached(_)) | None => {}
                 }
             }
             self.resume_unfinished(now);
@@ -289,9 +269,10 @@ impl EventLoop {
 
     /// Gives one client its turn: write what is queued, read and serve what arrived, write again.
     fn serve(&mut self, key: usize, now: Millis) {
-        let Self { clients, cache, plan, counters, pending_events, master, taken, .. } = self;
+        let Self { poll, clients, cache, plan, counters, pending_events, master, taken, .. } = self;
         let client = &mut clients[key];
-        let mut service = Service { cache, plan, counters, events: pending_events, now };
+        let registry = Some(poll.registry());
+        let mut service = Service { cache, plan, counters, events: pending_events, now, registry };
         let mut turns = 0;
         loop {
             let replies = client.output.as_ref().unwrap_or(&client.socket);
@@ -380,10 +361,19 @@ impl EventLoop {
         }
     }
 
+    /// The cache operations' view of the loop, for work that belongs to no client.
+    fn service(&mut self, now: Millis) -> Service<'_> {
+        let Self { poll, cache, plan, counters, pending_events, .. } = self;
+        Service { cache, plan, counters, events: pending_events, now, registry: Some(poll.registry()) }
+    }
+
     fn run_timers(&mut self, now: Millis) {
-        // Dropping an expired session closes its descriptor.
         self.cache.expire(now, &mut self.expired);
-        self.expired.clear();
+        let mut expired = std::mem::take(&mut self.expired);
+        let mut service = self.service(now);
+        // Dropping an expired session closes its descriptor.
+        expired.drain(..).for_each(|session| service.evict(session, Eviction::Expired));
+        self.expired = expired;
         self.check_timeouts(now);
         if self.accept_retry_at.is_some_and(|at| at <= now) {
             self.accept_retry_at = None;
@@ -411,9 +401,10 @@ impl EventLoop {
                 self.timeouts.push(Reverse((due, key)));
                 continue;
             }
-            let Self { clients, cache, plan, counters, pending_events, .. } = self;
+            let Self { poll, clients, cache, plan, counters, pending_events, .. } = self;
             let client = &mut clients[key];
-            let mut service = Service { cache, plan, counters, events: pending_events, now };
+            let registry = Some(poll.registry());
+            let mut service = Service { cache, plan, counters, events: pending_events, now, registry };
             client.conn.timed_out(&mut service);
             self.serve(key, now);
         }

@@ -19,6 +19,8 @@ pub enum Event {
     MasterGone,
     /// The `-S` client has been served: time to exit.
     Finished,
+    /// The loop thread panicked (a bug): the server is gone, the process must exit.
+    Panicked(String),
 }
 
 /// Why a descriptor did not arrive, or could not be handed over.

@@ -21,6 +21,12 @@ pub struct Plan {
     pub stream_label: String,
     /// Emit verbose transaction lines.
     pub trace: bool,
+    /// The most connections cached at once; saving one more closes the oldest first.
+    pub connection_limit: usize,
+    /// The most connections cached for one endpoint; likewise, its oldest goes first.
+    pub endpoint_connection_limit: usize,
+    /// Watch cached connections and close those whose peer hung up, instead of handing them out.
+    pub evict_dead_peers: bool,
 }
 
 impl Plan {
@@ -33,6 +39,9 @@ impl Plan {
             max_string: 64 * 1024,
             stream_label: "scache socket".to_owned(),
             trace: false,
+            connection_limit: usize::MAX,
+            endpoint_connection_limit: usize::MAX,
+            evict_dead_peers: true,
         }
     }
 

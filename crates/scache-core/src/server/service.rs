@@ -1,13 +1,23 @@
 //! The cache operations behind each request, with their statistics (Postfix's scache.c service
 //! functions, minus the protocol, which lives in the connection state machine).
+//!
+//! Beyond Postfix: a cached connection is watched in the loop's epoll set, so that one whose peer
+//! hangs up is closed at once rather than handed out; and the number cached is bounded, globally
+//! and per endpoint, the oldest making room for the newest. A watched descriptor is always removed
+//! from the epoll set before it leaves the cache: epoll forgets a registration only when the last
+//! descriptor of the open file closes, and the client that receives it keeps one.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry};
 
 use super::events::{Event, Warning};
 use super::plan::Plan;
 use super::stats::Counters;
-use crate::cache::{Binding, Cache, Millis};
+use super::tokens::Source;
+use crate::cache::{Binding, Cache, Expired, Millis, SessionId};
 use crate::protocol::Handler;
 
 /// Everything a connection may touch while it serves one request.
@@ -17,6 +27,8 @@ pub struct Service<'a> {
     pub counters: &'a Mutex<Counters>,
     pub events: &'a mut Vec<Event>,
     pub now: Millis,
+    /// The loop's epoll registry, for watching cached connections (none in unit tests).
+    pub registry: Option<&'a Registry>,
 }
 
 /// A found connection and the properties that go back with it.
@@ -26,8 +38,17 @@ pub struct Hit {
     pub endp_property: Box<[u8]>,
 }
 
+/// Why a cached connection was closed before anyone asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    Expired,
+    DeadPeer,
+    Limit,
+}
+
 impl Service<'_> {
     pub fn save_endp(&mut self, ttl_ms: Millis, endpoint: &[u8], property: &[u8], fd: OwnedFd) {
+        self.make_room(endpoint);
         if self.plan.trace {
             self.trace(format!(
                 "save_endp: endp_label={} -> endp_prop={} fd={} ttl={}ms",
@@ -37,7 +58,9 @@ impl Service<'_> {
                 ttl_ms
             ));
         }
-        self.cache.save_endp(self.now, ttl_ms, endpoint, property, fd);
+        let raw = fd.as_raw_fd();
+        let id = self.cache.save_endp(self.now, ttl_ms, endpoint, property, fd);
+        self.watch(id, raw);
         let size = self.cache.size();
         self.counters().after_save_endp(size);
     }
@@ -54,7 +77,9 @@ impl Service<'_> {
         if self.plan.trace {
             self.trace(format!("find_endp: endp_label={} -> {}", lossy(endpoint), outcome(found.is_some())));
         }
-        found.map(|found| Hit { fd: found.conn, dest_property: Box::default(), endp_property: found.property })
+        let found = found?;
+        self.unwatch(&found.conn);
+        Some(Hit { fd: found.conn, dest_property: Box::default(), endp_property: found.property })
     }
 
     pub fn save_dest(&mut self, ttl_ms: Millis, dest: &[u8], dest_property: &[u8], endpoint: &[u8]) {
@@ -88,11 +113,34 @@ impl Service<'_> {
         if self.plan.trace {
             self.trace(format!("find_dest: dest_label={} -> {}", lossy(dest), outcome(found.is_some())));
         }
-        found.map(|found| Hit {
-            fd: found.conn,
-            dest_property: found.dest_property,
-            endp_property: found.endp_property,
-        })
+        let found = found?;
+        self.unwatch(&found.conn);
+        Some(Hit { fd: found.conn, dest_property: found.dest_property, endp_property: found.endp_property })
+    }
+
+    /// Closes a cached connection that nobody asked for: its ttl ran out, its peer hung up, or a
+    /// newer one needs its place.
+    pub fn evict(&mut self, evicted: Expired<OwnedFd>, why: Eviction) {
+        self.unwatch(&evicted.conn);
+        {
+            let mut counters = self.counters();
+            match why {
+                Eviction::Expired => {}
+                Eviction::DeadPeer => counters.evicted_dead = counters.evicted_dead.wrapping_add(1),
+                Eviction::Limit => counters.evicted_limit = counters.evicted_limit.wrapping_add(1),
+            }
+        }
+        if self.plan.trace {
+            let fd = evicted.conn.as_raw_fd();
+            self.trace(format!("drop_endp: endp_label={} fd={fd} ({why:?})", lossy(&evicted.endpoint)));
+        }
+    }
+
+    /// A watched connection's peer hung up.
+    pub fn peer_hung_up(&mut self, id: SessionId) {
+        if let Some(evicted) = self.cache.remove(id) {
+            self.evict(evicted, Eviction::DeadPeer);
+        }
     }
 
     pub fn route(&self, request: &[u8]) -> Option<Handler> {
@@ -103,11 +151,37 @@ impl Service<'_> {
         self.events.push(Event::Warning(warning.render(&self.plan.stream_label)));
     }
 
+    /// Keeps one more connection within both limits by closing the oldest ones first.
+    fn make_room(&mut self, endpoint: &[u8]) {
+        while self.cache.sessions_at(endpoint) >= self.plan.endpoint_connection_limit.max(1) {
+            let Some(oldest) = self.cache.remove_oldest_at(endpoint) else { break };
+            self.evict(oldest, Eviction::Limit);
+        }
+        while self.cache.size().sess_count >= self.plan.connection_limit.max(1) {
+            let Some(oldest) = self.cache.remove_oldest() else { break };
+            self.evict(oldest, Eviction::Limit);
+        }
+    }
+
+    /// Watches a cached connection for its peer hanging up. Descriptors epoll cannot watch (regular
+    /// files) are simply not watched.
+    fn watch(&self, id: SessionId, raw: i32) {
+        if let (true, Some(registry)) = (self.plan.evict_dead_peers, self.registry) {
+            let _ = registry.register(&mut SourceFd(&raw), Source::Cached(id).token(), Interest::READABLE);
+        }
+    }
+
+    fn unwatch(&self, fd: &OwnedFd) {
+        if let (true, Some(registry)) = (self.plan.evict_dead_peers, self.registry) {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
     fn trace(&mut self, line: String) {
         self.events.push(Event::Trace(line));
     }
 
-    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
+    fn counters(&self) -> MutexGuard<'_, Counters> {
         // A panic elsewhere cannot leave counters half-updated, so a poisoned lock is still usable.
         self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -13,6 +13,10 @@ pub struct Counters {
     pub max_dests: usize,
     pub max_endps: usize,
     pub max_sessions: usize,
+    /// Cached connections closed because their peer hung up (not in Postfix).
+    pub evicted_dead: u32,
+    /// Cached connections closed to stay within the connection limits (not in Postfix).
+    pub evicted_limit: u32,
 }
 
 impl Counters {
