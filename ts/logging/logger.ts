@@ -1,29 +1,16 @@
 // The daemon's logger: winston with Postfix's severities and record formats. Every record carries
 // the tag `<syslog_name>/<process_name>`; non-info records get Postfix's `warning: `-style prefix.
-// Transports are chosen by the caller (stderr here; syslog and postlogd where configured).
+// Transports are chosen by the caller: stderr here, syslog and postlogd in daemon-logger.ts.
+//
+// Trusts: the transports to be synchronous and never to throw.
 
 import winston from 'winston';
-import { printable } from './printable.js';
+import { SEVERITIES, type Severity } from './record.js';
 
-/** Postfix's severities, most severe first (winston's convention). */
-export const SEVERITIES = { panic: 0, fatal: 1, error: 2, warning: 3, info: 4 } as const;
-export type Severity = keyof typeof SEVERITIES;
+export { SEVERITIES, recordText, type Severity } from './record.js';
+export { stderrTransport } from './stderr-transport.js';
 
 export type PostfixLogger = winston.Logger & { [S in Severity]: winston.LeveledLogMethod };
-
-/** The text after the tag: `[severity: ]message`, sanitised. */
-export function recordText(severity: string, message: string): string {
-  const prefix = severity === 'info' ? '' : `${severity}: `;
-  return prefix + printable(message);
-}
-
-/** stderr in Postfix's `-v`/`-V` form: `tag: [severity: ]text`. */
-export function stderrTransport(tag: string): winston.transport {
-  return new winston.transports.Stream({
-    stream: process.stderr,
-    format: winston.format.printf(({ level, message }) => `${tag}: ${recordText(level, String(message))}`),
-  });
-}
 
 export function createLogger(transports: winston.transport[]): PostfixLogger {
   return winston.createLogger({ levels: SEVERITIES, level: 'info', transports }) as PostfixLogger;
