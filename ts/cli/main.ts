@@ -4,7 +4,8 @@
 //    main.cf, syslog or postlogd logging — see ts/daemon/;
 //  - stand-alone (`postfix-scache [--listen PATH]`, what `npm start` runs): a private socket,
 //    built-in defaults, logging to stderr, until SIGINT or SIGTERM.
-// The first argument decides: a single-dash option means master's argv.
+// The first argument decides: a single-dash option means master's argv. `postfix-scache install`
+// writes the launcher master runs (install.ts).
 
 import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -12,6 +13,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { startDaemon } from '../daemon/start.js';
 import { superviseDaemon } from '../daemon/lifecycle.js';
+import { runInstall } from './install.js';
 import { ScacheServer } from '../server/scache-server.js';
 import { closeLogger, createLogger, stderrTransport, type PostfixLogger } from '../logging/logger.js';
 
@@ -71,10 +73,11 @@ async function runStandAlone(argv: string[]): Promise<void> {
     logger.fatal((error as Error).message);
     return exit(logger, 1);
   }
-  logger.info(`listening on ${args.listen}`);
   const stop = () => void server.close().then(() => exit(logger, 0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Only now: a supervisor may signal us as soon as it reads this line.
+  logger.info(`listening on ${args.listen}`);
 }
 
 async function exit(logger: PostfixLogger, status: number): Promise<never> {
@@ -103,4 +106,8 @@ function exitOnUncaught(): void {
 
 exitOnUncaught();
 const argv = hideBin(process.argv);
-await (isMasterArgv(argv) ? runUnderMaster(argv) : runStandAlone(argv));
+if (argv[0] === 'install') {
+  process.exitCode = await runInstall(argv.slice(1));
+} else {
+  await (isMasterArgv(argv) ? runUnderMaster(argv) : runStandAlone(argv));
+}

@@ -145,6 +145,16 @@ pub fn socketpair() -> Result<Vec<i32>> {
     Ok(vec![a.into_raw_fd(), b.into_raw_fd()])
 }
 
+/// Creates a UNIX stream socket listening at `path` (the path must not exist) and returns its
+/// descriptor, owned by the caller. It is non-blocking and close-on-exec, like the listening socket
+/// master(8) hands to a service as fd 6; tests pass it to a child process at a chosen position.
+#[napi]
+pub fn listen_unix(path: String) -> Result<i32> {
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener.into_raw_fd())
+}
+
 /// Closes a descriptor the caller owns.
 #[napi]
 pub fn close_fd(fd: i32) {

@@ -74,6 +74,9 @@ struct Client {
     conn: Connection,
     /// The socket may have unread input (edge-triggered: cleared only when a read comes up short).
     readable: bool,
+    /// epoll reported the peer's end of input: read until it shows, even after a short read,
+    /// because no further event will come for it.
+    hung_up: bool,
     /// A timeout check is queued for this client.
     timer_armed: bool,
     /// The `-S` client: when it is done, so is the server.
@@ -171,7 +174,8 @@ impl EventLoop {
                     Some(Source::Listener(index)) => self.accept(index, now),
                     Some(Source::Client(key)) => {
                         if let Some(client) = self.clients.get_mut(key) {
-                            client.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                            client.hung_up |= event.is_read_closed() || event.is_error();
+                            client.readable |= event.is_readable() || client.hung_up;
                             self.serve(key, now);
                         }
                     }
@@ -233,7 +237,15 @@ impl EventLoop {
         let mut greeting = Vec::new();
         write_announcement(&mut greeting);
         let conn = Connection::new(self.plan.max_string, greeting, now);
-        entry.insert(Client { socket, output: None, conn, readable: false, timer_armed: false, stdio: false });
+        entry.insert(Client {
+            socket,
+            output: None,
+            conn,
+            readable: false,
+            hung_up: false,
+            timer_armed: false,
+            stdio: false,
+        });
         self.pending_events.push(Event::Clients(self.clients.len()));
         self.serve(key, now);
     }
@@ -260,7 +272,15 @@ impl EventLoop {
             _ => {}
         }
         let conn = Connection::new(self.plan.max_string, Vec::new(), self.clock.now());
-        entry.insert(Client { socket: input, output: Some(output), conn, readable, timer_armed: false, stdio: true });
+        entry.insert(Client {
+            socket: input,
+            output: Some(output),
+            conn,
+            readable,
+            hung_up: false,
+            timer_armed: false,
+            stdio: true,
+        });
         if readable {
             self.unfinished.push(key);
         }
@@ -291,9 +311,10 @@ impl EventLoop {
                         Ok(n)
                     });
                     match read {
-                        // A short read drained the socket; epoll reports anything arriving later.
+                        // A short read drained the socket, and epoll reports anything arriving later
+                        // — except an end of input it has already reported.
                         Ok(n) => {
-                            client.readable = !short;
+                            client.readable = !short || (client.hung_up && n > 0);
                             n > 0
                         }
                         Err(error) => read_failed(client, &mut service, &error),
