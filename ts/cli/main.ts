@@ -4,8 +4,7 @@
 //    main.cf, syslog or postlogd logging — see ts/daemon/;
 //  - stand-alone (`postfix-scache [--listen PATH]`, what `npm start` runs): a private socket,
 //    built-in defaults, logging to stderr, until SIGINT or SIGTERM.
-// The first argument decides: a single-dash option means master's argv. `postfix-scache install`
-// writes the launcher master runs (install.ts).
+// The first argument decides: a single-dash option means master's argv.
 
 import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -13,7 +12,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { startDaemon } from '../daemon/start.js';
 import { superviseDaemon } from '../daemon/lifecycle.js';
-import { runInstall } from './install.js';
 import { ScacheServer } from '../server/scache-server.js';
 import { closeLogger, createLogger, stderrTransport, type PostfixLogger } from '../logging/logger.js';
 
@@ -106,8 +104,4 @@ function exitOnUncaught(): void {
 
 exitOnUncaught();
 const argv = hideBin(process.argv);
-if (argv[0] === 'install') {
-  process.exitCode = await runInstall(argv.slice(1));
-} else {
-  await (isMasterArgv(argv) ? runUnderMaster(argv) : runStandAlone(argv));
-}
+await (isMasterArgv(argv) ? runUnderMaster(argv) : runStandAlone(argv));
