@@ -13,6 +13,12 @@ export const POSTFIX_ROUTES: ReadonlyArray<{ request: string; handler: RequestHa
   { request: 'find_dest', handler: 'find_dest' },
 ];
 
+/**
+ * Our status request (`postfix-scache status`), under a name no Postfix client sends, so real
+ * clients are unaffected; the socket's permissions already limit who can ask.
+ */
+export const STATUS_ROUTE = { request: 'postfix_scache_status', handler: 'status' } as const;
+
 /** Postfix has no bound at all (spec §1.5); real properties are a few kilobytes. */
 export const DEFAULT_MAX_ATTRIBUTE_BYTES = 64 * 1024;
 
@@ -45,7 +51,7 @@ export function defaultConnectionLimit(descriptorLimit: number): number {
 
 export function buildPlan(policy: RequestPolicy): ServerPlan {
   return {
-    routes: POSTFIX_ROUTES.map((route) => ({ ...route })),
+    routes: [...POSTFIX_ROUTES, STATUS_ROUTE].map((route) => ({ ...route })),
     ttlLimitMs: policy.ttlLimitMs,
     ipcTimeoutMs: policy.ipcTimeoutMs,
     maxString: policy.maxAttributeBytes,

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::codec::{AttrInput, Scan, Scanned, Wish, scan_strict};
 use crate::fdpass::{Received, receive_descriptor, send_descriptor};
 use crate::protocol::{
-    ATTR_PROPERTY, ATTR_PROTOCOL, ATTR_STATUS, DUMMY_WISHES, Handler, PROTOCOL_NAME, Status, write_dummy, write_find,
-    write_save_dest, write_save_endp,
+    ATTR_PROPERTY, ATTR_PROTOCOL, ATTR_SNAPSHOT, ATTR_STATUS, DUMMY_WISHES, Handler, PROTOCOL_NAME, Status,
+    write_dummy, write_find, write_save_dest, write_save_endp, write_status_request,
 };
 
 /// The longest reply string accepted: properties are a few kilobytes at most.
@@ -114,6 +114,19 @@ impl Client {
 
     pub fn find_dest(&mut self, dest: &[u8]) -> Result<Option<FoundConnection>> {
         self.find(Handler::FindDest, dest)
+    }
+
+    /// Our status request: the cache's JSON snapshot, listing at most `limit` destinations and
+    /// endpoints. Postfix's scache does not know this request and answers status=1.
+    pub fn status(&mut self, limit: i32) -> Result<Vec<u8>> {
+        self.send_with(|out| write_status_request(out, limit))?;
+        let wishes = [Wish::Int(ATTR_STATUS), Wish::Str(ATTR_SNAPSHOT)];
+        match self.read_reply(&wishes, &[Wish::Int(ATTR_STATUS)])? {
+            Reply::Expected(values) => Ok(values.strings.into_iter().next().unwrap_or_default()),
+            Reply::Alternative(code) => {
+                Err(ClientError::Protocol(format!("status request refused with status {code}: not postfix-scache?")))
+            }
+        }
     }
 
     /// The underlying socket, e.g. to poll it.

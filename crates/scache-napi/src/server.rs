@@ -23,6 +23,8 @@ pub enum RequestHandler {
     FindEndp,
     SaveDest,
     FindDest,
+    /// Our own status request (a JSON snapshot of the cache).
+    Status,
 }
 
 #[napi(object)]
@@ -235,6 +237,7 @@ fn handler(handler: RequestHandler) -> Handler {
         RequestHandler::FindEndp => Handler::FindEndp,
         RequestHandler::SaveDest => Handler::SaveDest,
         RequestHandler::FindDest => Handler::FindDest,
+        RequestHandler::Status => Handler::Status,
     }
 }
 

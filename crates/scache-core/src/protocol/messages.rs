@@ -32,6 +32,16 @@ pub fn write_find_dest_reply(out: &mut Vec<u8>, status: Status, dest_property: &
         .finish();
 }
 
+/// Our status reply: status plus the JSON snapshot.
+pub fn write_status_reply(out: &mut Vec<u8>, status: Status, snapshot: &[u8]) {
+    AttrWriter::new(out).int(ATTR_STATUS, status as i32).str(ATTR_SNAPSHOT, snapshot).finish();
+}
+
+/// `request=postfix_scache_status limit=N`.
+pub fn write_status_request(out: &mut Vec<u8>, limit: i32) {
+    AttrWriter::new(out).str(ATTR_REQUEST, STATUS_REQUEST.as_bytes()).int(ATTR_LIMIT, limit).finish();
+}
+
 /// `request=save_endp ttl label property`.
 pub fn write_save_endp(out: &mut Vec<u8>, ttl: i32, endpoint: &[u8], property: &[u8]) {
     AttrWriter::new(out)

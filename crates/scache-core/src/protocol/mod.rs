@@ -14,6 +14,13 @@ pub const ATTR_LABEL: &str = "label";
 pub const ATTR_PROPERTY: &str = "property";
 pub const ATTR_STATUS: &str = "status";
 pub const ATTR_DUMMY: &str = "dummy";
+/// Status request: how many destinations and endpoints to list.
+pub const ATTR_LIMIT: &str = "limit";
+/// Status reply: the JSON snapshot.
+pub const ATTR_SNAPSHOT: &str = "snapshot";
+
+/// The request name of our status request: no Postfix client sends it.
+pub const STATUS_REQUEST: &str = "postfix_scache_status";
 
 /// The value of the announcement's `protocol` attribute.
 pub const PROTOCOL_NAME: &str = "connection_cache_protocol";
@@ -44,18 +51,23 @@ pub enum Handler {
     FindEndp,
     SaveDest,
     FindDest,
+    /// Our own: a JSON snapshot of the cache (real Postfix clients never send its request name).
+    Status,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 4] = [Handler::SaveEndp, Handler::FindEndp, Handler::SaveDest, Handler::FindDest];
+    /// Postfix's four operations.
+    pub const POSTFIX: [Handler; 4] = [Handler::SaveEndp, Handler::FindEndp, Handler::SaveDest, Handler::FindDest];
 
-    /// The request name Postfix clients send for this operation.
+    /// The request name clients send for this operation (ours for Status, which the embedder may
+    /// route under another name).
     pub fn request_name(self) -> &'static str {
         match self {
             Handler::SaveEndp => "save_endp",
             Handler::FindEndp => "find_endp",
             Handler::SaveDest => "save_dest",
             Handler::FindDest => "find_dest",
+            Handler::Status => STATUS_REQUEST,
         }
     }
 
@@ -67,6 +79,7 @@ impl Handler {
             Handler::SaveDest => {
                 &[Wish::Int(ATTR_TTL), Wish::Str(ATTR_LABEL), Wish::Str(ATTR_PROPERTY), Wish::Str(ATTR_LABEL)]
             }
+            Handler::Status => &[Wish::Int(ATTR_LIMIT)],
         }
     }
 }

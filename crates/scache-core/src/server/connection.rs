@@ -24,7 +24,7 @@ use crate::codec::{AttrInput, InputEnd, Scan, Scanned, Stop, StringTooLong, Wish
 use crate::fdpass::{Received, send_descriptor};
 use crate::protocol::{
     DUMMY_WISHES, Handler, REQUEST_WISHES, Status, write_dummy, write_find_dest_reply, write_find_endp_reply,
-    write_status,
+    write_status, write_status_reply,
 };
 
 /// How the loop should read from this connection next.
@@ -319,6 +319,10 @@ impl Connection {
                 self.reply(|out| write_status(out, Status::Ok));
             }
             Request::Find { label } => self.find(service, handler, &label),
+            Request::Status { limit } => {
+                let snapshot = service.snapshot(limit);
+                self.reply(|out| write_status_reply(out, Status::Ok, &snapshot));
+            }
             Request::Bad => self.bad_request(service, handler),
         }
         self.discard = leftover_of(stop);
@@ -342,7 +346,7 @@ impl Connection {
     fn bad_request(&mut self, service: &mut Service<'_>, handler: Handler) {
         service.warn(Warning::BadRequest(handler));
         match handler {
-            Handler::SaveEndp | Handler::SaveDest => self.reply(|out| write_status(out, Status::Bad)),
+            Handler::SaveEndp | Handler::SaveDest | Handler::Status => self.reply(|out| write_status(out, Status::Bad)),
             Handler::FindEndp | Handler::FindDest => {
                 self.reply(|out| write_find_reply(out, handler, Status::Bad, b"", b""));
             }
@@ -454,6 +458,9 @@ enum Request {
     Find {
         label: Box<[u8]>,
     },
+    Status {
+        limit: usize,
+    },
     /// Too few attributes, a malformed or non-positive ttl: Postfix's "bad or missing request parameter".
     Bad,
 }
@@ -472,6 +479,7 @@ impl Request {
             }
             (Handler::FindEndp | Handler::FindDest, _) => Request::Find { label: text(0) },
             (Handler::SaveEndp | Handler::SaveDest, None) => Request::Bad,
+            (Handler::Status, _) => Request::Status { limit: scanned.int(0).unwrap_or_default() as usize },
         }
     }
 }

@@ -513,3 +513,23 @@ fn a_list_cut_short_by_end_of_input_is_still_answered() {
     );
     assert!(h.conn.should_close());
 }
+
+#[test]
+fn the_status_request_answers_with_a_snapshot() {
+    let mut h = Harness::new();
+    h.plan.route(b"postfix_scache_status", crate::protocol::Handler::Status);
+    let _peer = h.save_connection();
+    h.send(b"request\0postfix_scache_status\0limit\x0010\0\0");
+    let reply = h.written();
+    assert!(reply.starts_with(b"status\x000\0snapshot\0{"), "{reply:?}");
+    let json: serde_json::Value = serde_json::from_slice(&reply[18..reply.len() - 2]).unwrap();
+    assert_eq!(json["connections_count"], 1);
+}
+
+#[test]
+fn the_status_request_is_unknown_unless_routed() {
+    let mut h = Harness::new();
+    h.send(b"request\0postfix_scache_status\0limit\x0010\0\0");
+    assert_eq!(h.written(), STATUS_BAD);
+    assert_eq!(h.warnings(), ["unrecognized request: \"postfix_scache_status\", ignored"]);
+}

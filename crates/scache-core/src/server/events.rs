@@ -76,6 +76,7 @@ fn service_function(handler: Handler) -> &'static str {
         Handler::FindEndp => "scache_find_endp_service",
         Handler::SaveDest => "scache_save_dest_service",
         Handler::FindDest => "scache_find_dest_service",
+        Handler::Status => "postfix_scache_status_service",
     }
 }
 

@@ -11,6 +11,7 @@ mod listener;
 mod master;
 mod plan;
 mod service;
+mod snapshot;
 mod stats;
 mod tokens;
 

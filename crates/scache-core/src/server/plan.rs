@@ -47,7 +47,7 @@ impl Plan {
 
     /// Postfix's routing: each request name to its own handler.
     pub fn with_postfix_routes(mut self) -> Self {
-        for handler in Handler::ALL {
+        for handler in Handler::POSTFIX {
             self.route(handler.request_name().as_bytes(), handler);
         }
         self

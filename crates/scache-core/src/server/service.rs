@@ -143,6 +143,11 @@ impl Service<'_> {
         }
     }
 
+    /// The cache as JSON, listing at most `limit` destinations and endpoints.
+    pub fn snapshot(&self, limit: usize) -> Vec<u8> {
+        super::snapshot::snapshot(self.cache, self.now, limit).to_string().into_bytes()
+    }
+
     pub fn route(&self, request: &[u8]) -> Option<Handler> {
         self.plan.handler(request)
     }
