@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -156,15 +156,12 @@ impl EventLoop {
     /// Serves until told to stop; then closes every client, every cached connection and the listeners.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
+        let mut active = false;
         loop {
-            let timeout = self.poll_timeout();
-            if let Err(error) = self.poll.poll(&mut events, timeout) {
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
+            self.wait(&mut events, active)?;
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
             let now = self.clock.now();
+            active = events.iter().any(|event| matches!(Source::of(event.token()), Some(Source::Client(_))));
             for event in events.iter() {
                 match Source::of(event.token()) {
                     Some(Source::Waker) if self.stop_requested() => {
@@ -193,6 +190,29 @@ impl EventLoop {
             self.report_available();
             self.deliver_events();
         }
+    }
+
+    /// Waits for events. Right after serving clients, it first polls without sleeping for up to
+    /// `busy_poll`: a client in the middle of an exchange answers within microseconds, and waking a
+    /// sleeping thread on another CPU costs more than that (the client's reply would wait for it
+    /// twice per descriptor). An idle server never spins, so it still wakes only for due timers.
+    fn wait(&mut self, events: &mut Events, active: bool) -> io::Result<()> {
+        let timeout = self.poll_timeout();
+        if active && !self.plan.busy_poll.is_zero() && timeout != Some(Duration::ZERO) {
+            let until = Instant::now() + self.plan.busy_poll;
+            loop {
+                poll_once(&mut self.poll, events, Some(Duration::ZERO))?;
+                if !events.is_empty() || Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if !events.is_empty() {
+                return Ok(());
+            }
+        }
+        let timeout = self.poll_timeout();
+        poll_once(&mut self.poll, events, timeout)
     }
 
     fn stop_requested(&mut self) -> bool {
@@ -444,6 +464,16 @@ impl EventLoop {
         drop(self.cache.drain());
         self.listeners.clear();
         self.deliver_events();
+    }
+}
+
+fn poll_once(poll: &mut Poll, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+    match poll.poll(events, timeout) {
+        Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
     }
 }
 

@@ -4,6 +4,7 @@
 //! starts, so that no request has to cross into JavaScript on its way through the loop.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::cache::Millis;
 use crate::protocol::Handler;
@@ -27,6 +28,8 @@ pub struct Plan {
     pub endpoint_connection_limit: usize,
     /// Watch cached connections and close those whose peer hung up, instead of handing them out.
     pub evict_dead_peers: bool,
+    /// How long the loop keeps polling, without sleeping, after serving clients (zero: never).
+    pub busy_poll: Duration,
 }
 
 impl Plan {
@@ -42,6 +45,7 @@ impl Plan {
             connection_limit: usize::MAX,
             endpoint_connection_limit: usize::MAX,
             evict_dead_peers: true,
+            busy_poll: Duration::from_micros(50),
         }
     }
 
