@@ -1,7 +1,7 @@
 // What the core reports, turned into log records and callbacks. Batches arrive once per loop
 // iteration of the core; handling one costs the core nothing, because it has already moved on.
 
-import type { NativeEvent } from '../native.js';
+import type { NativeEvent, NativeObservation } from '../native.js';
 import type { PostfixLogger } from '../logging/logger.js';
 
 export interface EventHandlers {
@@ -14,6 +14,8 @@ export interface EventHandlers {
   onFinished?: () => void;
   /** The core's thread panicked: the server is gone. */
   onPanicked?: (message: string) => void;
+  /** A save, lookup or eviction (only when the plan asked for observations). */
+  onObserved?: (observation: NativeObservation) => void;
 }
 
 export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): void {
@@ -36,6 +38,9 @@ export function dispatchEvents(events: NativeEvent[], handlers: EventHandlers): 
         break;
       case 'panicked':
         handlers.onPanicked?.(event.text ?? '');
+        break;
+      case 'observed':
+        if (event.observation) handlers.onObserved?.(event.observation);
         break;
       case 'dropped':
         handlers.logger.warning(`${event.count ?? 0} log records were dropped: the logger could not keep up`);

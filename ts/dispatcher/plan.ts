@@ -33,6 +33,8 @@ export interface RequestPolicy {
   serviceName: string;
   /** Log every transaction (Postfix's -v). */
   verbose: boolean;
+  /** Report every save, lookup and eviction (costs one event per request; off by default). */
+  observe?: boolean;
   /** The most connections cached at once; the oldest makes room (default: from RLIMIT_NOFILE). */
   connectionLimit?: number;
   /** The most connections cached for one endpoint (default: the global limit). */
@@ -57,6 +59,7 @@ export function buildPlan(policy: RequestPolicy): ServerPlan {
     maxString: policy.maxAttributeBytes,
     streamLabel: `${policy.serviceName} socket`,
     trace: policy.verbose,
+    observe: policy.observe ?? false,
     connectionLimit: policy.connectionLimit ?? defaultConnectionLimit(descriptorLimit()),
     endpointConnectionLimit: policy.endpointConnectionLimit,
     evictDeadPeers: policy.evictDeadPeers ?? true,

@@ -2,7 +2,7 @@
 // requests on its own thread; this object owns its lifecycle, its statistics timer and its logs.
 
 import { EventEmitter } from 'node:events';
-import { NativeServer, type NativeCounters } from '../native.js';
+import { NativeServer, type NativeCounters, type NativeObservation } from '../native.js';
 import { buildPlan, DEFAULT_MAX_ATTRIBUTE_BYTES } from '../dispatcher/plan.js';
 import { dispatchEvents } from '../dispatcher/events.js';
 import { createLogger, stderrTransport, type PostfixLogger } from '../logging/logger.js';
@@ -40,6 +40,11 @@ export interface ScacheServerOptions {
   endpointConnectionLimit?: number;
   /** Close cached connections whose peer hung up instead of handing them out (default: true). */
   evictDeadPeers?: boolean;
+  /**
+   * Emit `observation` events for every save, lookup and eviction. Off by default: each costs the
+   * core an event per request.
+   */
+  observe?: boolean;
 }
 
 export interface ScacheServerEvents {
@@ -51,6 +56,8 @@ export interface ScacheServerEvents {
   finished: [];
   /** The core failed (a panic in its thread): the server no longer serves. Unhandled, it throws. */
   error: [error: Error];
+  /** A save, a lookup (hit or miss) or an eviction (expiry, dead peer, limit); needs `observe`. */
+  observation: [observation: NativeObservation];
 }
 
 export const POSTFIX_DEFAULTS = {
@@ -81,6 +88,7 @@ export class ScacheServer extends EventEmitter<ScacheServerEvents> {
       connectionLimit: options.connectionLimit,
       endpointConnectionLimit: options.endpointConnectionLimit,
       evictDeadPeers: options.evictDeadPeers,
+      observe: options.observe,
     });
     this.native = new NativeServer(plan, options.listen, options.master, (events) =>
       dispatchEvents(events, {
@@ -92,6 +100,7 @@ export class ScacheServer extends EventEmitter<ScacheServerEvents> {
         onMasterGone: () => this.emit('masterGone'),
         onFinished: () => this.emit('finished'),
         onPanicked: (message) => this.emit('error', new Error(`server thread panicked: ${message}`)),
+        onObserved: (observation) => this.emit('observation', observation),
       }),
     );
     const interval = options.statusUpdateTimeMs ?? POSTFIX_DEFAULTS.statusUpdateTimeMs;

@@ -10,7 +10,9 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use scache_core::protocol::Handler;
-use scache_core::server::{Counters, Event, Listener, MasterChannel, Plan, Server, Setup, Stdio};
+use scache_core::server::{
+    Counters, Event, Eviction, Listener, MasterChannel, Observation, Plan, Server, Setup, Stdio,
+};
 
 /// Event batches that may wait for the JavaScript thread before new ones are dropped (and counted).
 const EVENT_QUEUE: usize = 1024;
@@ -42,6 +44,8 @@ pub struct ServerPlan {
     pub max_string: u32,
     pub stream_label: String,
     pub trace: bool,
+    /// Report every save, lookup and eviction as an observation event (default: no).
+    pub observe: Option<bool>,
     /// The most connections cached at once (default: no limit).
     pub connection_limit: Option<u32>,
     /// The most connections cached for one endpoint (default: no limit).
@@ -78,6 +82,8 @@ pub enum EventKind {
     Finished,
     /// The server thread panicked; `text` says why.
     Panicked,
+    /// A save, lookup or eviction (only when the plan asks for observations).
+    Observed,
     /// Earlier batches were dropped because the JavaScript thread did not keep up.
     Dropped,
 }
@@ -87,6 +93,39 @@ pub struct NativeEvent {
     pub kind: EventKind,
     pub text: Option<String>,
     pub count: Option<u32>,
+    pub observation: Option<NativeObservation>,
+}
+
+#[napi(string_enum = "snake_case")]
+pub enum ObservedAction {
+    Saved,
+    Bound,
+    Hit,
+    Miss,
+    Evicted,
+}
+
+#[napi(string_enum = "snake_case")]
+pub enum EvictionReason {
+    Expired,
+    DeadPeer,
+    Limit,
+}
+
+/// One observed change to (or lookup in) the cache.
+#[napi(object)]
+pub struct NativeObservation {
+    pub action: ObservedAction,
+    /// The endpoint (saved, bound, evicted) or the label looked up (hit, miss).
+    pub label: String,
+    /// bound: the destination.
+    pub dest: Option<String>,
+    /// hit and miss: which request looked.
+    pub request: Option<RequestHandler>,
+    /// bound: an existing binding was refreshed.
+    pub refreshed: Option<bool>,
+    /// evicted: why.
+    pub reason: Option<EvictionReason>,
 }
 
 #[napi(object)]
@@ -225,6 +264,7 @@ fn core_plan(plan: ServerPlan) -> Result<Plan> {
     core.max_string = plan.max_string as usize;
     core.stream_label = plan.stream_label;
     core.trace = plan.trace;
+    core.observe = plan.observe.unwrap_or(false);
     core.connection_limit = plan.connection_limit.map_or(usize::MAX, |limit| limit as usize);
     core.endpoint_connection_limit = plan.endpoint_connection_limit.map_or(usize::MAX, |limit| limit as usize);
     core.evict_dead_peers = plan.evict_dead_peers.unwrap_or(true);
@@ -269,7 +309,7 @@ fn event_sink(events: Arc<Mutex<EventCallback>>) -> impl FnMut(Vec<Event>) + Sen
         let mut native: Vec<NativeEvent> = Vec::with_capacity(batch.len() + 1);
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            native.push(NativeEvent { kind: EventKind::Dropped, text: None, count: Some(saturate(lost)) });
+            native.push(NativeEvent { count: Some(saturate(lost)), ..event(EventKind::Dropped) });
         }
         let size = batch.len();
         native.extend(batch.into_iter().map(native_event));
@@ -279,14 +319,59 @@ fn event_sink(events: Arc<Mutex<EventCallback>>) -> impl FnMut(Vec<Event>) + Sen
     }
 }
 
-fn native_event(event: Event) -> NativeEvent {
-    match event {
-        Event::Warning(text) => NativeEvent { kind: EventKind::Warning, text: Some(text), count: None },
-        Event::Trace(text) => NativeEvent { kind: EventKind::Trace, text: Some(text), count: None },
-        Event::Clients(n) => NativeEvent { kind: EventKind::Clients, text: None, count: Some(saturate(n)) },
-        Event::MasterGone => NativeEvent { kind: EventKind::MasterGone, text: None, count: None },
-        Event::Finished => NativeEvent { kind: EventKind::Finished, text: None, count: None },
-        Event::Panicked(text) => NativeEvent { kind: EventKind::Panicked, text: Some(text), count: None },
+/// An event of `kind` with no details yet.
+fn event(kind: EventKind) -> NativeEvent {
+    NativeEvent { kind, text: None, count: None, observation: None }
+}
+
+fn native_event(core: Event) -> NativeEvent {
+    match core {
+        Event::Warning(text) => NativeEvent { text: Some(text), ..event(EventKind::Warning) },
+        Event::Trace(text) => NativeEvent { text: Some(text), ..event(EventKind::Trace) },
+        Event::Clients(n) => NativeEvent { count: Some(saturate(n)), ..event(EventKind::Clients) },
+        Event::MasterGone => event(EventKind::MasterGone),
+        Event::Finished => event(EventKind::Finished),
+        Event::Panicked(text) => {
+            NativeEvent { kind: EventKind::Panicked, text: Some(text), ..event(EventKind::Panicked) }
+        }
+        Event::Observed(observation) => {
+            NativeEvent { observation: Some(native_observation(observation)), ..event(EventKind::Observed) }
+        }
+    }
+}
+
+fn native_observation(observation: Observation) -> NativeObservation {
+    let blank =
+        |action, label| NativeObservation { action, label, dest: None, request: None, refreshed: None, reason: None };
+    match observation {
+        Observation::Saved { endpoint } => blank(ObservedAction::Saved, endpoint),
+        Observation::Bound { dest, endpoint, refreshed } => {
+            NativeObservation { dest: Some(dest), refreshed: Some(refreshed), ..blank(ObservedAction::Bound, endpoint) }
+        }
+        Observation::Hit { handler, label } => {
+            NativeObservation { request: Some(request_handler(handler)), ..blank(ObservedAction::Hit, label) }
+        }
+        Observation::Miss { handler, label } => {
+            NativeObservation { request: Some(request_handler(handler)), ..blank(ObservedAction::Miss, label) }
+        }
+        Observation::Evicted { endpoint, why } => {
+            let reason = match why {
+                Eviction::Expired => EvictionReason::Expired,
+                Eviction::DeadPeer => EvictionReason::DeadPeer,
+                Eviction::Limit => EvictionReason::Limit,
+            };
+            NativeObservation { reason: Some(reason), ..blank(ObservedAction::Evicted, endpoint) }
+        }
+    }
+}
+
+fn request_handler(handler: Handler) -> RequestHandler {
+    match handler {
+        Handler::SaveEndp => RequestHandler::SaveEndp,
+        Handler::FindEndp => RequestHandler::FindEndp,
+        Handler::SaveDest => RequestHandler::SaveDest,
+        Handler::FindDest => RequestHandler::FindDest,
+        Handler::Status => RequestHandler::Status,
     }
 }
 

@@ -21,6 +21,24 @@ pub enum Event {
     Finished,
     /// The loop thread panicked (a bug): the server is gone, the process must exit.
     Panicked(String),
+    /// What happened to the cache (only when the plan asks for observations).
+    Observed(Observation),
+}
+
+/// One change to (or lookup in) the cache, for embedders that watch it. Labels are the clients'
+/// bytes shown as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// save_endp stored a connection.
+    Saved { endpoint: String },
+    /// save_dest added or refreshed a binding.
+    Bound { dest: String, endpoint: String, refreshed: bool },
+    /// find_endp or find_dest found a connection.
+    Hit { handler: Handler, label: String },
+    /// find_endp or find_dest found none.
+    Miss { handler: Handler, label: String },
+    /// A connection was closed before anyone took it.
+    Evicted { endpoint: String, why: super::service::Eviction },
 }
 
 /// Why a descriptor did not arrive, or could not be handed over.

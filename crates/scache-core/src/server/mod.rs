@@ -17,7 +17,7 @@ mod tokens;
 
 pub use connection::{Connection, ReadMode};
 pub use event_loop::{Setup, Stdio};
-pub use events::{Event, FdFailure, Warning, strerror};
+pub use events::{Event, FdFailure, Observation, Warning, strerror};
 pub use listener::{ListenError, Listener};
 pub use master::{MasterChannel, status_record};
 pub use plan::Plan;

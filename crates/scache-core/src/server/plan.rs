@@ -22,6 +22,8 @@ pub struct Plan {
     pub stream_label: String,
     /// Emit verbose transaction lines.
     pub trace: bool,
+    /// Emit an observation for every save, lookup and eviction.
+    pub observe: bool,
     /// The most connections cached at once; saving one more closes the oldest first.
     pub connection_limit: usize,
     /// The most connections cached for one endpoint; likewise, its oldest goes first.
@@ -42,6 +44,7 @@ impl Plan {
             max_string: 64 * 1024,
             stream_label: "scache socket".to_owned(),
             trace: false,
+            observe: false,
             connection_limit: usize::MAX,
             endpoint_connection_limit: usize::MAX,
             evict_dead_peers: true,

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 
-use super::events::{Event, Warning};
+use super::events::{Event, Observation, Warning};
 use super::plan::Plan;
 use super::stats::Counters;
 use super::tokens::Source;
@@ -61,6 +61,7 @@ impl Service<'_> {
         let raw = fd.as_raw_fd();
         let id = self.cache.save_endp(self.now, ttl_ms, endpoint, property, fd);
         self.watch(id, raw);
+        self.observe(|| Observation::Saved { endpoint: lossy(endpoint) });
         let size = self.cache.size();
         self.counters().after_save_endp(size);
     }
@@ -77,6 +78,7 @@ impl Service<'_> {
         if self.plan.trace {
             self.trace(format!("find_endp: endp_label={} -> {}", lossy(endpoint), outcome(found.is_some())));
         }
+        self.observe_lookup(Handler::FindEndp, endpoint, found.is_some());
         let found = found?;
         self.unwatch(&found.conn);
         Some(Hit { fd: found.conn, dest_property: Box::default(), endp_property: found.property })
@@ -97,6 +99,8 @@ impl Service<'_> {
                 ttl_ms
             ));
         }
+        let refreshed = binding == Binding::Refreshed;
+        self.observe(|| Observation::Bound { dest: lossy(dest), endpoint: lossy(endpoint), refreshed });
         let size = self.cache.size();
         self.counters().after_save_dest(size);
     }
@@ -113,6 +117,7 @@ impl Service<'_> {
         if self.plan.trace {
             self.trace(format!("find_dest: dest_label={} -> {}", lossy(dest), outcome(found.is_some())));
         }
+        self.observe_lookup(Handler::FindDest, dest, found.is_some());
         let found = found?;
         self.unwatch(&found.conn);
         Some(Hit { fd: found.conn, dest_property: found.dest_property, endp_property: found.endp_property })
@@ -134,6 +139,7 @@ impl Service<'_> {
             let fd = evicted.conn.as_raw_fd();
             self.trace(format!("drop_endp: endp_label={} fd={fd} ({why:?})", lossy(&evicted.endpoint)));
         }
+        self.observe(|| Observation::Evicted { endpoint: lossy(&evicted.endpoint), why });
     }
 
     /// A watched connection's peer hung up.
@@ -179,6 +185,19 @@ impl Service<'_> {
     fn unwatch(&self, fd: &OwnedFd) {
         if let (true, Some(registry)) = (self.plan.evict_dead_peers, self.registry) {
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    fn observe_lookup(&mut self, handler: Handler, label: &[u8], hit: bool) {
+        self.observe(|| match hit {
+            true => Observation::Hit { handler, label: lossy(label) },
+            false => Observation::Miss { handler, label: lossy(label) },
+        });
+    }
+
+    fn observe(&mut self, observation: impl FnOnce() -> Observation) {
+        if self.plan.observe {
+            self.events.push(Event::Observed(observation()));
         }
     }
 
