@@ -40,6 +40,10 @@ export interface StartOptions {
    * connection in the listen queue that the server will find there when it starts).
    */
   beforeStart?: (path: string) => void;
+  /** The GENERATION environment value master passes (default '1'). */
+  generation?: string;
+  /** More options after `-l -t unix -V` (e.g. `-n name`). */
+  extraArgs?: string[];
 }
 
 /** Waits until at least `count` records exist; false on timeout. */
@@ -210,6 +214,8 @@ export const POSTFIX_SCACHE = process.env.POSTFIX_SCACHE ?? '/usr/lib/postfix/sb
 export interface PostfixScache extends ServerUnderTest {
   readonly child: ChildProcess;
   readonly stderr: LineCapture;
+  /** Our end of the status channel: destroying it is what master does on `postfix reload`. */
+  readonly statusChannel: net.Socket;
   /** The first 4096 bytes scache wrote on its status channel (fd 5): 12-byte TAKEN/AVAIL records. */
   readonly status: () => Buffer;
 }
@@ -230,10 +236,39 @@ export interface PostfixScache extends ServerUnderTest {
  *
  * The socket exists before the process starts, so clients can connect at once (the kernel queues them).
  */
-export function startPostfixScache(parameters: Record<string, string> = {}, { beforeStart }: StartOptions = {}): PostfixScache {
+export function startPostfixScache(parameters: Record<string, string> = {}, options: StartOptions = {}): PostfixScache {
   if (!existsSync(POSTFIX_SCACHE)) {
     throw new Error(`${POSTFIX_SCACHE} is missing: install Postfix (Debian: apt-get install postfix)`);
   }
+  return startLikeMaster({ file: POSTFIX_SCACHE, args: [], env: {} }, parameters, options);
+}
+
+/**
+ * Starts OUR daemon exactly as startPostfixScache starts Postfix's (same argv, descriptors and
+ * environment), through the CLI, under the process name `scache` (what the installed launcher
+ * passes on when master.cf names the command `scache`).
+ */
+export function startOursUnderMaster(parameters: Record<string, string> = {}, options: StartOptions = {}): PostfixScache {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  return startLikeMaster(
+    { file: process.execPath, args: [CLI], env: { POSTFIX_SCACHE_PROCESS_NAME: 'scache' } },
+    parameters,
+    options,
+  );
+}
+
+/** A program to start as master(8) starts a service: `file ...args -l -t unix -V -o ...`. */
+interface MasterStyleProgram {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+function startLikeMaster(
+  program: MasterStyleProgram,
+  parameters: Record<string, string>,
+  { beforeStart, generation = '1', extraArgs = [] }: StartOptions,
+): PostfixScache {
   const directory = tempDirectory('scache-postfix-');
   const mainCf = join(directory, 'main.cf');
   writeFileSync(mainCf, `queue_directory = ${directory}\ncompatibility_level = 3.6\n`);
@@ -245,14 +280,14 @@ export function startPostfixScache(parameters: Record<string, string> = {}, { be
   beforeStart?.(path);
   const [statusOurs, statusTheirs] = socketpair();
   const devNull = openSync('/dev/null', 'r+');
-  const args = ['-l', '-t', 'unix', '-V'];
+  const args = [...program.args, '-l', '-t', 'unix', '-V', ...extraArgs];
   for (const [name, value] of Object.entries(parameters)) args.push('-o', `${name}=${value}`);
   let child: ChildProcess;
   try {
     child = track(
-      spawn(POSTFIX_SCACHE, args, {
+      spawn(program.file, args, {
         argv0: 'scache',
-        env: { MAIL_CONFIG: directory, GENERATION: '1', LANG: 'C' },
+        env: { MAIL_CONFIG: directory, GENERATION: generation, LANG: 'C', ...program.env },
         stdio: ['ignore', 'ignore', 'pipe', devNull, devNull, statusTheirs, listenFd],
       }),
     );
@@ -277,6 +312,7 @@ export function startPostfixScache(parameters: Record<string, string> = {}, { be
     path,
     child,
     stderr,
+    statusChannel,
     status: () => status,
     statusBytes: () => statusBytes,
     get records() {

@@ -68,6 +68,8 @@ export async function startDaemon(argv: string[], processName: string, env = pro
     if (error instanceof ConfigError) error.warnings.forEach((warning) => logger.warning(warning));
     logger.fatal(fatalText(error));
     await closeLogger(logger);
+    // Postfix pauses a second before a fatal exit, so that a broken service cannot respawn in a tight loop.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     process.exit(1);
   }
 }
