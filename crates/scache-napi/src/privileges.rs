@@ -12,10 +12,3 @@ pub fn drop_privileges(user: Option<String>, root: Option<String>) -> Result<()>
     scache_core::privileges::drop_privileges(user.as_deref(), root.as_deref().map(Path::new))
         .map_err(|error| Error::from_reason(error.0))
 }
-
-/// The uid and gid of a user, or null when there is no such user.
-#[napi]
-pub fn lookup_user(name: String) -> Result<Option<Vec<u32>>> {
-    let found = scache_core::privileges::lookup_user(&name)?;
-    Ok(found.map(|(uid, gid)| vec![uid, gid]))
-}
