@@ -17,6 +17,7 @@ export type ListenOptions =
   | { stdio: true };
 
 export interface ScacheServerOptions {
+  /** Where to serve: a new socket path, inherited listening descriptors, or stdin/stdout. */
   listen: ListenOptions;
   /** connection_cache_ttl_limit in milliseconds (Postfix default 2 s). */
   ttlLimitMs?: number;
@@ -60,6 +61,7 @@ export interface ScacheServerEvents {
   observation: [observation: NativeObservation];
 }
 
+/** Postfix's defaults for the options that mirror main.cf parameters. */
 export const POSTFIX_DEFAULTS = {
   ttlLimitMs: 2_000,
   ipcTimeoutMs: 3_600_000,
@@ -67,6 +69,19 @@ export const POSTFIX_DEFAULTS = {
   serviceName: 'scache',
 } as const;
 
+/**
+ * Postfix's connection cache server (scache(8)), running in this process: the native core serves
+ * the requests on its own thread, this object owns its lifecycle, statistics and logs. Several
+ * servers in one process are independent.
+ *
+ * @example
+ * ```ts
+ * const server = ScacheServer.start({ listen: { path: '/tmp/test/scache' }, ttlLimitMs: 60_000 });
+ * server.unref(); // do not keep the process alive for it
+ * // ... smtp(8), or a ScacheClient, talks to /tmp/test/scache ...
+ * await server.close(); // every cached connection closed
+ * ```
+ */
 export class ScacheServer extends EventEmitter<ScacheServerEvents> {
   readonly logger: PostfixLogger;
   private readonly native: NativeServer;
