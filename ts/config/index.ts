@@ -10,7 +10,8 @@
  *   5. the framework's parameters are read in Postfix's order (global-parameters.ts),
  *      which also sets process_id;
  *   6. a non-empty maillog_file must match maillog_file_prefixes (maillog.ts);
- *   7. scache's own connection_cache_ttl_limit and connection_cache_status_update_time.
+ *   7. scache's own connection_cache_ttl_limit and connection_cache_status_update_time;
+ *   8. postfix-scache's own parameters (postfix_scache_*, postfix-scache-params.ts).
  *
  * Values are expanded when read, against the dictionary as it is at that moment, so a
  * reference to a parameter that is read later (and not set in main.cf/-o) expands to
@@ -33,12 +34,21 @@ import { checkMaillogFile } from './maillog.js';
 import { applyOverrides, type ParameterOverride } from './overrides.js';
 import { ParameterReader } from './parameter-reader.js';
 import { SCACHE_TIMES } from './parameters.js';
+import { readPostfixScacheParams, type PostfixScacheParams } from './postfix-scache-params.js';
 import { buildScacheParams, type ScacheParams } from './scache-params.js';
 
 export { ConfigError } from './config-error.js';
 export type { ScacheParams } from './scache-params.js';
+export type { PostfixScacheParams } from './postfix-scache-params.js';
 export type { HotFileClock } from './main-cf-file.js';
-export { parameterSpec, READ_ORDER, BUILTIN_PARAMETERS, MASTER_ONLY } from './parameters.js';
+export {
+  parameterSpec,
+  READ_ORDER,
+  BUILTIN_PARAMETERS,
+  MASTER_ONLY,
+  POSTFIX_SCACHE_INTS,
+  POSTFIX_SCACHE_BOOLS,
+} from './parameters.js';
 export type { ParameterSpec } from './parameters.js';
 export { SYSLOG_FACILITY_NAMES, syslogFacilityNumber } from './syslog-facility.js';
 
@@ -71,6 +81,8 @@ export interface ConfigSource {
 
 export interface LoadedConfig {
   readonly params: ScacheParams;
+  /** postfix-scache's own parameters (postfix_scache_*), beyond what Postfix's scache reads. */
+  readonly postfixScache: PostfixScacheParams;
   /** Texts Postfix would log after "warning: ", in order. */
   readonly warnings: readonly string[];
   /**
@@ -121,6 +133,7 @@ function initialise(source: ConfigSource, readMainCf: boolean): LoadedConfig {
   checkMaillogFile(values.string('maillog_file'), values.string('maillog_file_prefixes'), diagnostics);
   const reader = new ParameterReader(conf);
   for (const spec of SCACHE_TIMES) values.set(spec.name, reader.readTime(spec));
+  const postfixScache = readPostfixScacheParams(reader, diagnostics);
 
   const params = buildScacheParams(values, {
     processName: source.processName,
@@ -130,6 +143,7 @@ function initialise(source: ConfigSource, readMainCf: boolean): LoadedConfig {
   });
   return {
     params,
+    postfixScache,
     warnings: diagnostics.warnings,
     lookup: (name) => {
       const lookupConf = new MailConf(dictionary, new Diagnostics());

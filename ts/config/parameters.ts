@@ -249,6 +249,23 @@ export const SCACHE_TIMES: readonly TimeParameter[] = [
   time('connection_cache_status_update_time', '600s', 1),
 ];
 
+/**
+ * postfix-scache's own parameters, not Postfix's: read after scache's table (postfix-scache-params.ts),
+ * from main.cf or `-o`, with Postfix's syntax, bounds and fatal texts. They are not part of
+ * READ_ORDER, which is the stock program's. Postfix programs never read them (`postconf -n` lists
+ * them; `postconf` itself warns that they are unused, which is harmless).
+ */
+export const POSTFIX_SCACHE_INTS: readonly IntegerParameter[] = [
+  /** 0: derived from RLIMIT_NOFILE (the descriptors left after a reserve for clients). */
+  int('postfix_scache_connection_limit', 0),
+  /** 0: the global limit. */
+  int('postfix_scache_endpoint_connection_limit', 0),
+  /** Bytes; a longer attribute name or value closes the client's connection with a warning. */
+  int('postfix_scache_max_attribute_length', 65536, 1024, 16777216),
+];
+
+export const POSTFIX_SCACHE_BOOLS: readonly BoolParameter[] = [bool('postfix_scache_evict_dead_peers', true)];
+
 /** Read by master(8), never by scache: listed for completeness, not read by loadConfig. */
 export const MASTER_ONLY: readonly TimeParameter[] = [time('service_throttle_time', '60s', 1)];
 
@@ -286,7 +303,7 @@ export const READ_ORDER: readonly ParameterSpec[] = [
 ];
 
 const BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(
-  [...READ_ORDER, ...MASTER_ONLY].map((spec) => [spec.name, spec]),
+  [...READ_ORDER, ...MASTER_ONLY, ...POSTFIX_SCACHE_INTS, ...POSTFIX_SCACHE_BOOLS].map((spec) => [spec.name, spec]),
 );
 
 /** The table entry for a parameter, or undefined for names this program does not read. */

@@ -58,6 +58,11 @@ export async function startDaemon(argv: string[], processName: string, env = pro
       serviceName: config.params.serviceName,
       verbose: options.verbose > 0 || env.MAIL_VERBOSE !== undefined,
       logger,
+      // postfix_scache_*: 0 leaves a limit to its default (RLIMIT_NOFILE's share; the global limit).
+      connectionLimit: config.postfixScache.connectionLimit || undefined,
+      endpointConnectionLimit: config.postfixScache.endpointConnectionLimit || undefined,
+      evictDeadPeers: config.postfixScache.evictDeadPeers,
+      maxAttributeBytes: config.postfixScache.maxAttributeLength,
     });
     return { server, logger, config, options };
   } catch (error) {

@@ -147,7 +147,15 @@ impl Connection {
         service: &mut Service<'_>,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let n = match self.input.fill(read)? {
+        // After a save_endp's `dummy`, the rest of its list may still be arriving (an attribute
+        // after `property`): read it a byte at a time, so that no read reaches past the list's end
+        // into the byte that carries the descriptor (a plain read would make the kernel drop it).
+        let within_list = self.discard.is_some() && matches!(self.phase, Phase::AwaitDescriptor { .. });
+        let room_limit = if within_list { 1 } else { usize::MAX };
+        let n = match self.input.fill(|room: &mut [u8]| {
+            let len = room.len().min(room_limit);
+            read(&mut room[..len])
+        })? {
             Ok(n) => n,
             Err(StringTooLong { limit }) => {
                 service.warn(Warning::TooLong { limit });
