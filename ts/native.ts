@@ -111,25 +111,3 @@ export type LogSocket = Binding.LogSocket;
 export type NativeClient = Binding.NativeClient;
 export type NativeServer = Binding.NativeServer;
 export type WireConnection = Binding.WireConnection;
-
-// Every value the binding exports is re-exported above, by name (the price of catching the loader's
-// failure): a `#[napi]` item added to the binding and not listed there makes this fail to compile,
-// naming it; one removed from the binding and still listed fails at the destructuring above.
-const reexported = {
-  LogReceiver,
-  LogSocket,
-  NativeClient,
-  NativeServer,
-  WireConnection,
-  closeFd,
-  descriptorLimit,
-  dropPrivileges,
-  listenUnix,
-  openDescriptorCount,
-  sameSocket,
-  socketpair,
-  streamSocketProblem,
-};
-type NotReexported = Exclude<keyof typeof Binding, keyof typeof reexported | '__napiBindingTarget'>;
-const everyExport: [NotReexported] extends [never] ? true : { missing: NotReexported } = true;
-void everyExport;

@@ -14,6 +14,7 @@ import { startEmbedded, startPostfixScache, type ServerUnderTest } from '../supp
 import { removeTempDirectories } from '../support/temp.js';
 import { now, sleep, waitFor } from '../support/time.js';
 import { ANNOUNCEMENT, closeAll, connectedPair, fakeServer, onClose, receive, sawEnd, type Transport } from './helpers.js';
+import { E, E2, D } from '../support/labels.js';
 
 afterAll(async () => {
   await closeAll();
@@ -21,10 +22,7 @@ afterAll(async () => {
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const E2 = 'smtp\n192.0.2.2\n25\n0\n';
 const P = 'tls_level=0\nreuse_count=0\nendpoint_features=2129935\n';
-const D = 'smtp\nexample.com\n';
 const Q = 'destination=example.com\nhost_name=mx.example.com\n';
 
 async function rejection(promise: Promise<unknown>): Promise<ScacheClientError> {

@@ -23,6 +23,7 @@ import { CLI, LineCapture, MemoryTransport, REPO_ROOT } from '../support/servers
 import { removeTempDirectories, tempDirectory } from '../support/temp.js';
 import { sleep, waitFor } from '../support/time.js';
 import { closeAll, connectedPair, onClose, receive, sawEnd } from './helpers.js';
+import { E, D, Q } from '../support/labels.js';
 
 afterAll(async () => {
   await closeAll();
@@ -30,10 +31,7 @@ afterAll(async () => {
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
 const P = 'reuse_count=0\n';
-const D = 'smtp\nexample.com\n';
-const Q = 'destination=example.com\n';
 
 function start(options: Partial<ScacheServerOptions> = {}): { server: ScacheServer; path: string; records: string[] } {
   const path = join(tempDirectory(), 'scache');

@@ -15,6 +15,7 @@ import { killChildren } from '../support/processes.js';
 import { CLI, startCli, startPostfixScache } from '../support/servers.js';
 import { removeTempDirectories, tempDirectory } from '../support/temp.js';
 import { closeAll, connectedPair, onClose } from './helpers.js';
+import { D } from '../support/labels.js';
 
 afterAll(async () => {
   await closeAll();
@@ -40,7 +41,6 @@ function status(args: string[]): Promise<Run> {
 
 const E1 = 'smtp\n192.0.2.1\n25\n0\n';
 const E2 = 'smtp\n2001:db8::25\n25\n0\n';
-const D = 'smtp\nexample.com\n';
 
 /** Our server (the CLI) holding 3 connections under 2 endpoints and 2 destination bindings. */
 async function populatedServer() {

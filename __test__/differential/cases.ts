@@ -19,15 +19,10 @@ import {
   status,
 } from '../support/attrs.js';
 import { foundDest, foundEndp, savedDest, savedEndp, type Case, type Step } from './script.js';
+import { E, E2, P, P2, D, Q } from '../support/labels.js';
 
 // Labels and properties shaped like smtp(8)'s (spec §3.8).
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const E2 = 'smtp\n192.0.2.2\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
-const P2 = 'tls_level=0\nreuse_count=1\n';
 const P3 = 'tls_level=0\nreuse_count=2\n';
-const D = 'smtp\nexample.com\n';
-const Q = 'destination=example.com\n';
 const Q2 = 'destination=example.com\nhost_name=mx2\n';
 const Q3 = 'destination=example.com\nhost_name=mx3\n';
 

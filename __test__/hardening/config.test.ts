@@ -15,6 +15,7 @@ import { CLI, startOursUnderMaster } from '../support/servers.js';
 import { removeTempDirectories, tempDirectory } from '../support/temp.js';
 import { sleep } from '../support/time.js';
 import { CachedConnection, Client } from '../support/wire.js';
+import { E, P } from '../support/labels.js';
 
 afterAll(async () => {
   await killChildren();
@@ -22,8 +23,6 @@ afterAll(async () => {
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
 
 describe('postfix_scache_* in main.cf and -o', () => {
   test('defaults: limits derived (0), dead peers evicted, 64 KiB attributes', () => {

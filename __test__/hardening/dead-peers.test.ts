@@ -14,13 +14,13 @@ import { now, sleep, waitFor } from '../support/time.js';
 import { WireConnection } from '../../ts/native.js';
 import { figure } from './support.js';
 import type { Client } from '../support/wire.js';
+import { E } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
 
 /** A TCP connection over loopback: `fd` is the client end (what smtp(8) would cache), `remote` the server's. */
 interface TcpPair {

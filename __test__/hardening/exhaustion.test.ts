@@ -20,6 +20,7 @@ import { removeTempDirectories } from '../support/temp.js';
 import { now, sleep, waitFor } from '../support/time.js';
 import { Client } from '../support/wire.js';
 import { cpuPercentOver, figure, openFds, startServerProcess } from './support.js';
+import { P } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
@@ -27,7 +28,6 @@ afterAll(async () => {
   removeTempDirectories();
 });
 
-const P = 'tls_level=0\nreuse_count=0\n';
 const endpoint = (i: number) => `smtp\n10.2.${(i >> 8) & 255}.${i & 255}\n25\n0\n`;
 
 /** save_endp of a fresh socketpair end; returns the reply after the descriptor and the peer. */

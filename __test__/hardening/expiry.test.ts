@@ -16,6 +16,7 @@ import { removeTempDirectories } from '../support/temp.js';
 import { now, sleep } from '../support/time.js';
 import { CachedConnection, Client } from '../support/wire.js';
 import { describeMs, distribution, figure, scaled, startServerProcess, startWorker, stopFile, type GoodReport } from './support.js';
+import { P } from '../support/labels.js';
 
 afterAll(async () => {
   await killChildren();
@@ -23,7 +24,6 @@ afterAll(async () => {
 });
 
 const CONNECTIONS = scaled('SCACHE_EXPIRY_CONNECTIONS', 200);
-const P = 'tls_level=0\nreuse_count=0\n';
 
 /** Saves `count` connections with ttl 1, in bursts over about a second; returns save → close delays (ms). */
 async function closeDelays(path: string, count: number): Promise<number[]> {

@@ -17,6 +17,7 @@ import { removeTempDirectories } from '../support/temp.js';
 import { now, sleep, waitFor } from '../support/time.js';
 import { Client } from '../support/wire.js';
 import { figure, openFds, scaled, startServerProcess } from './support.js';
+import { P, D } from '../support/labels.js';
 
 afterAll(async () => {
   await killChildren();
@@ -24,8 +25,6 @@ afterAll(async () => {
 });
 
 const CYCLES = scaled('SCACHE_LEAK_CYCLES', 3_000);
-const P = 'tls_level=0\nreuse_count=0\n';
-const D = 'smtp\nexample.com\n';
 
 /** Peers of saved connections that stay open until the end (the server expires their connections). */
 const held: number[] = [];

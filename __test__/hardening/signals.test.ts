@@ -24,14 +24,13 @@ import { removeTempDirectories } from '../support/temp.js';
 import { now } from '../support/time.js';
 import { CachedConnection, Client } from '../support/wire.js';
 import { figure, startServerProcess } from './support.js';
+import { E, P } from '../support/labels.js';
 
 afterAll(async () => {
   await killChildren();
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
 
 const results: string[] = [];
 afterAll(() => figure('signals and faults', results.join('; ')));

@@ -32,13 +32,13 @@ import {
   type GoodReport,
   type ServerProcess,
 } from './support.js';
+import { P } from '../support/labels.js';
 
 afterAll(async () => {
   await killChildren();
   removeTempDirectories();
 });
 
-const P = 'tls_level=0\nreuse_count=0\n';
 const MEASURE_MS = 3000;
 
 function rawSocket(path: string): Promise<net.Socket> {

@@ -15,6 +15,7 @@ import { afterTag, spawnCli, startCli } from '../support/servers.js';
 import { removeTempDirectories, tempDirectory } from '../support/temp.js';
 import { sameOpenFile } from '../support/wire.js';
 import { sleep } from '../support/time.js';
+import { E, P } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
@@ -22,8 +23,6 @@ afterAll(async () => {
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
 const TAG = 'postfix/postfix-scache: ';
 
 async function cli(path?: string) {

@@ -11,14 +11,13 @@ import { expectReply, findEndpoint, missEndpoint, saveEndpoint } from '../suppor
 import { cleanup, expectRecords, newCached, newClient, newServer, owned } from '../support/harness.js';
 import { removeTempDirectories } from '../support/temp.js';
 import { waitFor } from '../support/time.js';
+import { E, P } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
 
 /** Waits until this process has `count` descriptors open; returns the last count seen. */
 async function settlesAt(count: number): Promise<number> {

@@ -35,18 +35,13 @@ import { cleanup, expectRecords, newCached, newClient, newServer, owned } from '
 import { removeTempDirectories } from '../support/temp.js';
 import { now, sleep } from '../support/time.js';
 import { Client, sameOpenFile } from '../support/wire.js';
+import { E, E2, P, P2, D, Q } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const E2 = 'smtp\n192.0.2.2\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
-const P2 = 'tls_level=0\nreuse_count=1\n';
-const D = 'smtp\nexample.com\n';
-const Q = 'destination=example.com\n';
 const Q2 = 'destination=example.com\nhost_name=mx2\n';
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');

@@ -18,17 +18,13 @@ import { cleanup, newCached, newClient, newServer, owned } from '../support/harn
 import { waitForRecords } from '../support/servers.js';
 import { removeTempDirectories } from '../support/temp.js';
 import { sleep } from '../support/time.js';
+import { E, E2, P, D, Q } from '../support/labels.js';
 
 afterAll(async () => {
   await cleanup();
   removeTempDirectories();
 });
 
-const E = 'smtp\n192.0.2.1\n25\n0\n';
-const E2 = 'smtp\n192.0.2.2\n25\n0\n';
-const P = 'tls_level=0\nreuse_count=0\n';
-const D = 'smtp\nexample.com\n';
-const Q = 'destination=example.com\n';
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** `ctime(t) + 4`, 15 characters: `Mmm dd hh:mm:ss`, day space-padded, local time. */
