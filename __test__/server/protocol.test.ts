@@ -229,22 +229,6 @@ describe('descriptors', () => {
     await expectRecords(server, ['warning: scache_save_endp_service: unable to receive file descriptor: message carried no descriptor']);
   });
 
-  test('two descriptors in one message: status=2, and both are closed (the peers see EOF)', async () => {
-    const server = newServer();
-    const client = newClient(server.path);
-    const [a, b] = [newCached(), newCached()];
-    client.send(saveEndp(2, E, P));
-    expectReply(client, DUMMY);
-    client.sendDescriptors([a.fd, b.fd]);
-    a.release();
-    b.release();
-    expectReply(client, status(FAIL));
-    expect(await a.eofWithin(1000)).toBeDefined();
-    expect(await b.eofWithin(1000)).toBeDefined();
-    missEndpoint(client, E);
-    await expectRecords(server, ['warning: scache_save_endp_service: unable to receive file descriptor: message carried 2 descriptors']);
-  });
-
   test('a client that closes after the find reply without dummy: warning, and the cached connection is closed', async () => {
     const server = newServer();
     const client = Client.connect(server.path);

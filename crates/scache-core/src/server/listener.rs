@@ -89,7 +89,7 @@ impl AsFd for Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener").field("fd", &self.socket.as_raw_fd()).field("path", &self.path()).finish()
+        f.debug_struct("Listener").field("fd", &self.socket.as_raw_fd()).field("path", &self.owned_path.as_ref().map(|(path, _)| path)).finish()
     }
 }
 

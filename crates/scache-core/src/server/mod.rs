@@ -19,7 +19,7 @@ pub use connection::{Connection, ReadMode};
 pub use event_loop::{Setup, Stdio};
 pub use events::{Event, FdFailure, Observation, Warning, strerror};
 pub use listener::{ListenError, Listener};
-pub use master::{MasterChannel, status_record};
+pub use master::MasterChannel;
 pub use plan::Plan;
 pub use service::{Eviction, Hit, Service};
 pub use stats::Counters;
